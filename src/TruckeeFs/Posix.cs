@@ -7,6 +7,34 @@ internal static partial class Posix
 {
     public static int Link(string existing, string created) => link(existing, created) == 0 ? 0 : Marshal.GetLastPInvokeError();
 
+    /// <summary>Capacity of the filesystem holding <paramref name="path"/>.</summary>
+    public static (long FragmentSize, long Blocks, long BlocksFree, long BlocksAvailable) StatVfs(string path)
+    {
+        if (statvfs(path, out var buffer) != 0) return (4096, 0, 0, 0);
+        return ((long)buffer.f_frsize, (long)buffer.f_blocks, (long)buffer.f_bfree, (long)buffer.f_bavail);
+    }
+
+    public static uint GetUid() => getuid();
+
+    public static uint GetGid() => getgid();
+
+    [LibraryImport("libc")]
+    private static partial uint getuid();
+
+    [LibraryImport("libc")]
+    private static partial uint getgid();
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int link(string oldpath, string newpath);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int statvfs(string path, out StatVfsBuffer buffer);
+
+    /// <summary>glibc's struct statvfs on 64-bit Linux (112 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct StatVfsBuffer
+    {
+        public ulong f_bsize, f_frsize, f_blocks, f_bfree, f_bavail, f_files, f_ffree, f_favail, f_fsid, f_flag, f_namemax;
+        private unsafe fixed int _spare[6];
+    }
 }

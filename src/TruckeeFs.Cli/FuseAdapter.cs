@@ -1,0 +1,342 @@
+using System.Buffers;
+using Microsoft.Extensions.Logging;
+using TruckeeFs.Fuse;
+using TruckeeFs.Meta;
+using TruckeeFs.Vfs;
+using VfsEngine = TruckeeFs.Vfs.Vfs;
+
+namespace TruckeeFs.Cli;
+
+/// <summary>
+/// Translates FUSE low-level requests into engine calls and engine results into replies.
+/// Operations that may wait on a backend answer from whichever thread finishes them; the
+/// request's spans are copied before that.
+/// </summary>
+internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOperations
+{
+    private const uint MaxWrite = 1 << 20;
+    private const long StatBlockSize = 128 << 10;
+
+    private readonly double _attributeTimeout = vfs.Options.AttributeTimeout;
+    private readonly double _entryTimeout = vfs.Options.EntryTimeout;
+
+    public override void Init(FuseConnection connection)
+    {
+        connection.MaxWrite = MaxWrite;
+        connection.MaxReadahead = MaxWrite;
+        // No writeback cache: every write reaches the engine, so close-to-open holds and a
+        // crash of the kernel's cache cannot lose acknowledged writes.
+        var wanted = FuseCapabilities.AsyncRead | FuseCapabilities.ParallelDirops | FuseCapabilities.ReaddirPlus
+            | FuseCapabilities.ReaddirPlusAuto | FuseCapabilities.AtomicOTrunc | FuseCapabilities.AutoInvalData
+            | FuseCapabilities.SpliceWrite | FuseCapabilities.SpliceMove | FuseCapabilities.SpliceRead;
+        // libfuse asks for HANDLE_KILLPRIV by default, which would leave clearing set-user-ID and
+        // set-group-ID bits on write, truncate and chown to us; the kernel does it correctly
+        // (privileged writers keep them) through setattr when we leave it out.
+        connection.Want = (connection.Want | (wanted & connection.Capable)) & ~FuseCapabilities.HandleKillpriv;
+        Log.Initialized(log, connection.ProtocolMajor, connection.ProtocolMinor, connection.Want);
+    }
+
+    public override void Destroy() => Log.Destroyed(log);
+
+    public override void Lookup(FuseRequest request, ulong parent, ReadOnlySpan<byte> name) =>
+        ReplyEntry(request, vfs.Lookup((long)parent, name, out var entry), entry);
+
+    public override void Forget(ulong inode, ulong lookupCount) => vfs.Forget((long)inode, (long)lookupCount);
+
+    public override void GetAttr(FuseRequest request, ulong inode, FuseFileInfo? file)
+    {
+        var status = vfs.GetAttributes((long)inode, out var attributes);
+        if (status != 0) request.ReplyError(status);
+        else request.ReplyAttr(ToStat(attributes), _attributeTimeout);
+    }
+
+    public override void SetAttr(FuseRequest request, ulong inode, in FuseStat attr, FuseSetAttrFlags toSet, FuseFileInfo? file)
+    {
+        var now = NowNanoseconds();
+        var change = new SetAttributesRequest
+        {
+            Mode = toSet.HasFlag(FuseSetAttrFlags.Mode) ? attr.Mode : null,
+            Uid = toSet.HasFlag(FuseSetAttrFlags.Uid) ? attr.Uid : null,
+            Gid = toSet.HasFlag(FuseSetAttrFlags.Gid) ? attr.Gid : null,
+            Size = toSet.HasFlag(FuseSetAttrFlags.Size) ? attr.Size : null,
+            Atime = toSet.HasFlag(FuseSetAttrFlags.AtimeNow) ? now : toSet.HasFlag(FuseSetAttrFlags.Atime) ? attr.AtimeSec * 1_000_000_000 + attr.AtimeNsec : null,
+            Mtime = toSet.HasFlag(FuseSetAttrFlags.MtimeNow) ? now : toSet.HasFlag(FuseSetAttrFlags.Mtime) ? attr.MtimeSec * 1_000_000_000 + attr.MtimeNsec : null,
+        };
+        Answer(request, vfs.SetAttributesAsync((long)inode, change), (r, result) =>
+        {
+            if (result.Status != 0) r.ReplyError(result.Status);
+            else r.ReplyAttr(ToStat(result.Attributes!), _attributeTimeout);
+        });
+    }
+
+    public override void ReadLink(FuseRequest request, ulong inode)
+    {
+        var status = vfs.ReadLink((long)inode, out var target);
+        if (status != 0) request.ReplyError(status);
+        else request.ReplyReadLink(target);
+    }
+
+    public override void MkNod(FuseRequest request, ulong parent, ReadOnlySpan<byte> name, uint mode, ulong rdev) =>
+        ReplyEntry(request, vfs.MakeNode(Context(request), (long)parent, name, mode, (long)rdev, out var entry), entry);
+
+    public override void MkDir(FuseRequest request, ulong parent, ReadOnlySpan<byte> name, uint mode) =>
+        ReplyEntry(request, vfs.MakeDirectory(Context(request), (long)parent, name, mode, out var entry), entry);
+
+    public override void Symlink(FuseRequest request, ReadOnlySpan<byte> target, ulong parent, ReadOnlySpan<byte> name) =>
+        ReplyEntry(request, vfs.Symlink(Context(request), (long)parent, name, target, out var entry), entry);
+
+    public override void Link(FuseRequest request, ulong inode, ulong newParent, ReadOnlySpan<byte> newName) =>
+        ReplyEntry(request, vfs.Link((long)inode, (long)newParent, newName, out var entry), entry);
+
+    public override void Unlink(FuseRequest request, ulong parent, ReadOnlySpan<byte> name) =>
+        request.ReplyError(vfs.Unlink((long)parent, name));
+
+    public override void RmDir(FuseRequest request, ulong parent, ReadOnlySpan<byte> name) =>
+        request.ReplyError(vfs.RemoveDirectory((long)parent, name));
+
+    public override void Rename(FuseRequest request, ulong parent, ReadOnlySpan<byte> name, ulong newParent, ReadOnlySpan<byte> newName, uint flags) =>
+        request.ReplyError(vfs.Rename((long)parent, name, (long)newParent, newName, flags));
+
+    public override void Create(FuseRequest request, ulong parent, ReadOnlySpan<byte> name, uint mode, FuseFileInfo file)
+    {
+        var status = vfs.Create(Context(request), (long)parent, name, mode, file.Flags, out var entry, out var handle);
+        if (status != 0)
+        {
+            request.ReplyError(status);
+            return;
+        }
+        file.Handle = handle;
+        file.KeepCache = true;
+        request.ReplyCreate(ToEntry(entry), file);
+    }
+
+    public override void Open(FuseRequest request, ulong inode, FuseFileInfo file) =>
+        Answer(request, vfs.OpenAsync((long)inode, file.Flags), (r, result) =>
+        {
+            if (result.Status != 0)
+            {
+                r.ReplyError(result.Status);
+                return;
+            }
+            // Contents are immutable blocks committed on close: the kernel's page cache stays
+            // valid across opens, and AUTO_INVAL_DATA drops it when size or mtime change.
+            var opened = file;
+            opened.Handle = result.Handle;
+            opened.KeepCache = true;
+            r.ReplyOpen(opened);
+        });
+
+    public override void Read(FuseRequest request, ulong inode, ulong size, long offset, FuseFileInfo file)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent((int)size);
+        Answer(request, vfs.ReadAsync(file.Handle, offset, buffer.AsMemory(0, (int)size)), (r, result) =>
+        {
+            try
+            {
+                if (result.Status != 0) r.ReplyError(result.Status);
+                else r.ReplyBuffer(buffer.AsSpan(0, result.Count));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        });
+    }
+
+    public override void Write(FuseRequest request, ulong inode, ReadOnlySpan<byte> data, long offset, FuseFileInfo file)
+    {
+        // The kernel's buffer is gone once this returns: copy it for a write that may finish later.
+        var buffer = ArrayPool<byte>.Shared.Rent(data.Length);
+        data.CopyTo(buffer);
+        var count = data.Length;
+        Answer(request, vfs.WriteAsync(file.Handle, offset, buffer.AsMemory(0, count)), (r, status) =>
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            if (status != 0) r.ReplyError(status);
+            else r.ReplyWrite((ulong)count);
+        });
+    }
+
+    public override void Flush(FuseRequest request, ulong inode, FuseFileInfo file) =>
+        Answer(request, vfs.FlushAsync(file.Handle), (r, status) => r.ReplyError(status));
+
+    public override void Fsync(FuseRequest request, ulong inode, bool dataOnly, FuseFileInfo file) =>
+        Answer(request, vfs.FsyncAsync(file.Handle), (r, status) => r.ReplyError(status));
+
+    public override void Release(FuseRequest request, ulong inode, FuseFileInfo file) =>
+        Answer(request, ReleaseAsync(file.Handle), (r, _) => r.ReplyError(0));
+
+    public override void OpenDir(FuseRequest request, ulong inode, FuseFileInfo file)
+    {
+        var status = vfs.OpenDirectory((long)inode);
+        if (status != 0) request.ReplyError(status);
+        else request.ReplyOpen(file);
+    }
+
+    public override void ReadDir(FuseRequest request, ulong inode, ulong size, long offset, FuseFileInfo file) =>
+        ReadDirectory(request, inode, size, offset, plus: false);
+
+    public override void ReadDirPlus(FuseRequest request, ulong inode, ulong size, long offset, FuseFileInfo file) =>
+        ReadDirectory(request, inode, size, offset, plus: true);
+
+    public override void FsyncDir(FuseRequest request, ulong inode, bool dataOnly, FuseFileInfo file)
+    {
+        vfs.SyncMetadata();
+        request.ReplyError(0);
+    }
+
+    public override void StatFs(FuseRequest request, ulong inode)
+    {
+        var s = vfs.StatFs();
+        request.ReplyStatFs(new FuseStatVfs
+        {
+            BlockSize = (ulong)s.BlockSize, FragmentSize = (ulong)s.BlockSize, Blocks = (ulong)s.Blocks,
+            BlocksFree = (ulong)s.BlocksFree, BlocksAvailable = (ulong)s.BlocksAvailable,
+            Files = (ulong)s.Files, FilesFree = (ulong)s.FilesFree, FilesAvailable = (ulong)s.FilesFree, NameMax = (ulong)s.NameMax,
+        });
+    }
+
+    public override void SetXattr(FuseRequest request, ulong inode, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, int flags) =>
+        request.ReplyError(vfs.SetXattr((long)inode, name, value, flags));
+
+    public override void GetXattr(FuseRequest request, ulong inode, ReadOnlySpan<byte> name, ulong size)
+    {
+        var status = vfs.GetXattr((long)inode, name, (int)Math.Min(size, int.MaxValue), out var value);
+        if (status != 0) request.ReplyError(status);
+        else if (size == 0) request.ReplyXattrSize((ulong)value.Length);
+        else request.ReplyBuffer(value);
+    }
+
+    public override void ListXattr(FuseRequest request, ulong inode, ulong size)
+    {
+        var status = vfs.ListXattrs((long)inode, (int)Math.Min(size, int.MaxValue), out var list);
+        if (status != 0) request.ReplyError(status);
+        else if (size == 0) request.ReplyXattrSize((ulong)list.Length);
+        else request.ReplyBuffer(list);
+    }
+
+    public override void RemoveXattr(FuseRequest request, ulong inode, ReadOnlySpan<byte> name) =>
+        request.ReplyError(vfs.RemoveXattr((long)inode, name));
+
+    public override void Fallocate(FuseRequest request, ulong inode, int mode, long offset, long length, FuseFileInfo file) =>
+        Answer(request, vfs.FallocateAsync(file.Handle, mode, offset, length), (r, status) => r.ReplyError(status));
+
+    public override void CopyFileRange(FuseRequest request, ulong inodeIn, long offsetIn, FuseFileInfo fileIn, ulong inodeOut, long offsetOut, FuseFileInfo fileOut, ulong length, int flags) =>
+        Answer(request, vfs.CopyFileRangeAsync(fileIn.Handle, offsetIn, fileOut.Handle, offsetOut, (long)Math.Min(length, long.MaxValue), flags), (r, result) =>
+        {
+            if (result.Status != 0) r.ReplyError(result.Status);
+            else r.ReplyWrite((ulong)result.Count);
+        });
+
+    private void ReadDirectory(FuseRequest request, ulong inode, ulong size, long offset, bool plus)
+    {
+        // Names average well over 16 bytes of record each: ask for no more than could fit.
+        var status = vfs.ReadDirectory((long)inode, offset, (int)Math.Max(2, size / 32), out var entries);
+        if (status != 0)
+        {
+            request.ReplyError(status);
+            return;
+        }
+        var buffer = new FuseDirectoryBuffer(size);
+        foreach (var entry in entries)
+        {
+            bool added;
+            if (plus)
+            {
+                added = buffer.TryAddPlus(request, entry.Name, ToEntry(entry.Attributes), entry.NextOffset);
+                // Each entry readdirplus returns is a lookup, except "." and "..".
+                if (added && !entry.IsDotEntry) vfs.Remember(entry.Attributes);
+            }
+            else
+            {
+                added = buffer.TryAdd(request, entry.Name, ToStat(entry.Attributes), entry.NextOffset);
+            }
+            if (!added) break;
+        }
+        request.ReplyBuffer(buffer.Written);
+    }
+
+    private async ValueTask<int> ReleaseAsync(ulong handle)
+    {
+        await vfs.ReleaseAsync(handle).ConfigureAwait(false);
+        return 0;
+    }
+
+    private void ReplyEntry(FuseRequest request, int status, Inode entry)
+    {
+        if (status != 0) request.ReplyError(status);
+        else request.ReplyEntry(ToEntry(entry));
+    }
+
+    /// <summary>Replies now if the operation finished synchronously, otherwise when it does; a failure answers EIO.</summary>
+    private void Answer<T>(FuseRequest request, ValueTask<T> pending, Action<FuseRequest, T> reply)
+    {
+        if (pending.IsCompletedSuccessfully)
+        {
+            reply(request, pending.Result);
+            return;
+        }
+        _ = AnswerLaterAsync(request, pending, reply);
+    }
+
+    private async Task AnswerLaterAsync<T>(FuseRequest request, ValueTask<T> pending, Action<FuseRequest, T> reply)
+    {
+        T result;
+        try
+        {
+            result = await pending.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Log.OperationFailed(log, e);
+            request.ReplyError(Errno.EIO);
+            return;
+        }
+        reply(request, result);
+    }
+
+    private FuseEntryParam ToEntry(Inode inode) => new()
+    {
+        Inode = (ulong)inode.Id,
+        Generation = 0,
+        Attr = ToStat(inode),
+        AttrTimeout = _attributeTimeout,
+        EntryTimeout = _entryTimeout,
+    };
+
+    private static FuseStat ToStat(Inode inode) => new()
+    {
+        Inode = (ulong)inode.Id,
+        Mode = (uint)inode.Mode,
+        Nlink = (ulong)inode.Nlink,
+        Uid = (uint)inode.Uid,
+        Gid = (uint)inode.Gid,
+        Rdev = (ulong)inode.Rdev,
+        Size = inode.Size,
+        BlockSize = StatBlockSize,
+        Blocks = (inode.Size + 511) / 512,
+        AtimeSec = inode.Atime / 1_000_000_000, AtimeNsec = inode.Atime % 1_000_000_000,
+        MtimeSec = inode.Mtime / 1_000_000_000, MtimeNsec = inode.Mtime % 1_000_000_000,
+        CtimeSec = inode.Ctime / 1_000_000_000, CtimeNsec = inode.Ctime % 1_000_000_000,
+    };
+
+    private static RequestContext Context(FuseRequest request)
+    {
+        var context = request.Context;
+        return new RequestContext(context.Uid, context.Gid, context.Pid);
+    }
+
+    private static long NowNanoseconds() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
+
+    private static partial class Log
+    {
+        [LoggerMessage(2001, LogLevel.Information, "FUSE session started: kernel protocol {Major}.{Minor}, capabilities {Want}")]
+        public static partial void Initialized(ILogger logger, uint major, uint minor, FuseCapabilities want);
+
+        [LoggerMessage(2002, LogLevel.Information, "FUSE session ended")]
+        public static partial void Destroyed(ILogger logger);
+
+        [LoggerMessage(2003, LogLevel.Error, "a filesystem operation failed; answered EIO")]
+        public static partial void OperationFailed(ILogger logger, Exception exception);
+    }
+}

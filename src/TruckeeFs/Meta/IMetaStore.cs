@@ -1,0 +1,182 @@
+namespace TruckeeFs.Meta;
+
+/// <summary>
+/// Names, attributes, extended attributes and block maps of one filesystem.
+///
+/// Atomicity: each method is one transaction; either all of its effects happen or none.
+/// POSIX checks that depend on the current state (EEXIST, ENOTEMPTY, EINVAL for a directory
+/// moved into its own subtree, ...) are made inside that transaction, so concurrent callers,
+/// in this process or on other hosts, cannot interleave between the check and the change.
+/// Errors: namespace outcomes are returned as a positive errno (0 = success) because they are
+/// normal results on the hot path; an exception means the database failed or a bug
+/// (<see cref="MetaStoreException"/> for an unreachable or failing server, naming it).
+/// Threading: every member is safe to call from many threads at once.
+/// Times are nanoseconds since the Unix epoch; names are raw bytes (at most 255).
+/// </summary>
+public interface IMetaStore : IDisposable
+{
+    /// <summary>A short description for logs and status, such as "sqlite /path" or "mysql host:3306/db".</summary>
+    string Description { get; }
+
+    /// <summary>The filesystem's identity, fixed at creation; prefixes coordination keys.</summary>
+    string FilesystemId { get; }
+
+    Inode? GetInode(long inode);
+
+    /// <summary>The inode a directory entry names, or null.</summary>
+    Inode? Lookup(long parent, byte[] name);
+
+    /// <summary>
+    /// Creates a node (file, directory, symlink, device, FIFO, socket) named
+    /// <paramref name="name"/> in <paramref name="parent"/>. Applies set-group-ID directory
+    /// inheritance. ENOENT/ENOTDIR for a bad parent, EEXIST if the name is taken.
+    /// </summary>
+    int Create(long parent, byte[] name, NewNode node, long now, out Inode created);
+
+    /// <summary>A new name for an existing non-directory (EPERM for directories).</summary>
+    int Link(long inode, long newParent, byte[] newName, long now, out Inode linked);
+
+    /// <summary>Removes a non-directory's name; <paramref name="unlinked"/> has the inode's new link count.</summary>
+    int Unlink(long parent, byte[] name, long now, out Inode? unlinked);
+
+    /// <summary>Removes an empty directory (ENOTEMPTY otherwise); <paramref name="removed"/> has link count 0.</summary>
+    int RemoveDirectory(long parent, byte[] name, long now, out Inode? removed);
+
+    /// <summary>
+    /// Renames atomically, replacing a target file or empty directory, with
+    /// <see cref="RenameFlags"/> NoReplace and Exchange. <paramref name="replaced"/> is the inode
+    /// whose name was replaced (its link count already decremented), if any.
+    /// </summary>
+    int Rename(long parent, byte[] name, long newParent, byte[] newName, RenameFlags flags, long now, out Inode? replaced);
+
+    /// <summary>Changes the attributes <paramref name="change"/> names; ctime becomes <paramref name="now"/>.</summary>
+    int SetAttributes(long inode, AttributeChange change, long now, out Inode updated);
+
+    /// <summary>
+    /// Up to <paramref name="limit"/> entries of a directory whose cookie is greater than
+    /// <paramref name="afterCookie"/>, in cookie order. Cookies are stable while the directory
+    /// changes: an entry keeps its cookie until removed, and new entries get larger ones.
+    /// </summary>
+    IReadOnlyList<DirectoryEntry> ReadDirectory(long directory, long afterCookie, int limit);
+
+    /// <summary>The parent of a directory (the root is its own parent).</summary>
+    long ParentOf(long directory);
+
+    int GetXattr(long inode, byte[] name, out byte[] value);
+    int SetXattr(long inode, byte[] name, byte[] value, XattrFlags flags, long now);
+    int ListXattrs(long inode, out IReadOnlyList<byte[]> names);
+    int RemoveXattr(long inode, byte[] name, long now);
+
+    /// <summary>The block map of a file, in index order (holes are absent).</summary>
+    IReadOnlyList<BlockRef> GetBlocks(long inode);
+
+    /// <summary>
+    /// Commits new contents of a file: drops every block at or beyond
+    /// <see cref="ContentCommit.KeepBlocksBelow"/>, then sets the given blocks (a null cap
+    /// punches a hole), sets size and
+    /// times, bumps the content version and adjusts the reference count of every cap involved.
+    /// Returns the caps no longer referenced by anything, for the caller to delete from the
+    /// content store.
+    /// </summary>
+    int CommitContent(long inode, ContentCommit commit, out Inode updated, out IReadOnlyList<string> unreferenced);
+
+    /// <summary>True if no block map references <paramref name="cap"/> (so its object may be deleted).</summary>
+    bool IsUnreferenced(string cap);
+
+    /// <summary>
+    /// Deletes an inode whose link count is 0 (its blocks, xattrs and row); a no-op returning
+    /// ENOENT if it is gone, EBUSY if it has links again.
+    /// </summary>
+    int DeleteInode(long inode, out IReadOnlyList<string> unreferenced);
+
+    /// <summary>Inodes with no names left (unlinked while open when a mount ended).</summary>
+    IReadOnlyList<long> OrphanInodes();
+
+    /// <summary>Makes every committed transaction durable on stable storage (fsync).</summary>
+    void Sync();
+
+    /// <summary>Counts for statfs.</summary>
+    FilesystemUsage Usage();
+}
+
+/// <summary>An inode row. Mode includes the file type bits (S_IFMT).</summary>
+public sealed class Inode
+{
+    public long Id { get; set; }
+    public long Mode { get; set; }
+    public long Uid { get; set; }
+    public long Gid { get; set; }
+    public long Nlink { get; set; }
+    public long Size { get; set; }
+    public long Atime { get; set; }
+    public long Mtime { get; set; }
+    public long Ctime { get; set; }
+    public long Rdev { get; set; }
+    public byte[]? Target { get; set; }
+    public long Version { get; set; }
+
+    public bool IsDirectory => (Mode & FileModes.TypeMask) == FileModes.Directory;
+    public bool IsRegular => (Mode & FileModes.TypeMask) == FileModes.Regular;
+    public bool IsSymlink => (Mode & FileModes.TypeMask) == FileModes.Symlink;
+
+    public Inode Clone() => (Inode)MemberwiseClone();
+}
+
+/// <summary>What <see cref="IMetaStore.Create"/> makes. Mode includes the file type bits.</summary>
+public readonly record struct NewNode(long Mode, long Uid, long Gid, long Rdev = 0, byte[]? Target = null);
+
+public readonly record struct DirectoryEntry(long Cookie, byte[] Name, Inode Inode);
+
+/// <summary>A block of a file: index, cap of its immutable object and the object's length.</summary>
+public readonly record struct BlockRef(long Index, string? Cap, long Length);
+
+public sealed record ContentCommit(IReadOnlyList<BlockRef> Blocks, long KeepBlocksBelow, long Size, long Mtime, long Ctime);
+
+public readonly record struct FilesystemUsage(long Inodes, long Bytes);
+
+/// <summary>Attribute changes; null members are left alone.</summary>
+public sealed record AttributeChange
+{
+    public long? Mode { get; init; }
+    public long? Uid { get; init; }
+    public long? Gid { get; init; }
+    public long? Atime { get; init; }
+    public long? Mtime { get; init; }
+}
+
+[Flags]
+public enum RenameFlags
+{
+    None = 0,
+    NoReplace = 1,
+    Exchange = 2,
+}
+
+[Flags]
+public enum XattrFlags
+{
+    None = 0,
+    Create = 1,
+    Replace = 2,
+}
+
+/// <summary>The metadata server is unreachable or failed; the message names it.</summary>
+public sealed class MetaStoreException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>File type and permission bits as in &lt;sys/stat.h&gt;.</summary>
+public static class FileModes
+{
+    public const long TypeMask = 0xF000;
+    public const long Socket = 0xC000;
+    public const long Symlink = 0xA000;
+    public const long Regular = 0x8000;
+    public const long BlockDevice = 0x6000;
+    public const long Directory = 0x4000;
+    public const long CharDevice = 0x2000;
+    public const long Fifo = 0x1000;
+    public const long SetUid = 0x800;
+    public const long SetGid = 0x400;
+    public const long Sticky = 0x200;
+    public const long GroupExecute = 0x8;
+    public const long PermissionMask = 0xFFF;
+}

@@ -1,0 +1,104 @@
+using System.Data.Common;
+using Dapper;
+
+namespace TruckeeFs.Meta;
+
+/// <summary>
+/// The database schema as an ordered list of migrations. A database records the last migration
+/// applied; opening it applies the missing ones, each in its own transaction (MySQL commits DDL
+/// implicitly, so each migration is written to be safe to re-run after a crash midway).
+/// </summary>
+internal static class Schema
+{
+    /// <summary>The root directory's inode number, as FUSE requires.</summary>
+    public const long RootInode = 1;
+
+    private static readonly string[][] Migrations =
+    [
+        // 1: the initial schema.
+        [
+            "CREATE TABLE IF NOT EXISTS filesystem (id {cap} NOT NULL, created BIGINT NOT NULL) {table_options}",
+            """
+            CREATE TABLE IF NOT EXISTS inodes (
+                id {autoinc}, mode BIGINT NOT NULL, uid BIGINT NOT NULL, gid BIGINT NOT NULL,
+                nlink BIGINT NOT NULL, size BIGINT NOT NULL, atime BIGINT NOT NULL,
+                mtime BIGINT NOT NULL, ctime BIGINT NOT NULL, rdev BIGINT NOT NULL,
+                target {blob} NULL, version BIGINT NOT NULL) {table_options}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS dirents (
+                id {autoinc}, parent BIGINT NOT NULL, name {name} NOT NULL, inode BIGINT NOT NULL,
+                UNIQUE (parent, name)) {table_options}
+            """,
+            "CREATE INDEX dirents_parent_id ON dirents (parent, id)",
+            "CREATE INDEX dirents_inode ON dirents (inode)",
+            """
+            CREATE TABLE IF NOT EXISTS xattrs (
+                inode BIGINT NOT NULL, name {name} NOT NULL, value {blob} NOT NULL,
+                PRIMARY KEY (inode, name)) {table_options}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS blocks (
+                inode BIGINT NOT NULL, idx BIGINT NOT NULL, cap {cap} NOT NULL, length BIGINT NOT NULL,
+                PRIMARY KEY (inode, idx)) {table_options}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS contents (
+                cap {cap} NOT NULL PRIMARY KEY, refs BIGINT NOT NULL, length BIGINT NOT NULL) {table_options}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS sessions (
+                id {autoinc}, host VARCHAR(255) NOT NULL, pid BIGINT NOT NULL, mountpoint {blob} NOT NULL,
+                started BIGINT NOT NULL, heartbeat BIGINT NOT NULL) {table_options}
+            """,
+        ],
+    ];
+
+    public static int LatestVersion => Migrations.Length;
+
+    /// <summary>Brings the database up to date; creates the root directory and identity on first use.</summary>
+    public static void Migrate(SqlDialect dialect, long now, long rootUid, long rootGid)
+    {
+        using var connection = dialect.Open();
+        connection.Execute(dialect.Expand("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL) {table_options}"));
+        var version = connection.ExecuteScalar<long?>("SELECT MAX(version) FROM schema_version") ?? 0;
+        if (version > LatestVersion)
+            throw new MetaStoreException(
+                $"{dialect.Description}: metadata schema version {version} is newer than this truckeefs understands ({LatestVersion}); upgrade truckeefs");
+        for (var next = version + 1; next <= LatestVersion; next++)
+        {
+            foreach (var statement in Migrations[next - 1])
+                ExecuteIgnoringExisting(connection, dialect.Expand(statement));
+            using var writer = dialect.EnterWrite();
+            using var transaction = dialect.BeginWrite(connection);
+            if (next == 1) CreateRoot(connection, transaction, now, rootUid, rootGid);
+            connection.Execute("INSERT INTO schema_version (version) VALUES (@next)", new { next }, transaction);
+            transaction.Commit();
+        }
+    }
+
+    private static void CreateRoot(DbConnection connection, DbTransaction transaction, long now, long uid, long gid)
+    {
+        if (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM inodes WHERE id = @RootInode", new { RootInode }, transaction) > 0) return;
+        connection.Execute(
+            """
+            INSERT INTO inodes (id, mode, uid, gid, nlink, size, atime, mtime, ctime, rdev, target, version)
+            VALUES (@RootInode, @mode, @uid, @gid, 2, 0, @now, @now, @now, 0, NULL, 0)
+            """,
+            new { RootInode, mode = FileModes.Directory | 0x1ED /* 0755 */, uid, gid, now }, transaction);
+        connection.Execute("INSERT INTO filesystem (id, created) VALUES (@id, @now)", new { id = Guid.NewGuid().ToString("N"), now }, transaction);
+    }
+
+    /// <summary>Index creation has no portable IF NOT EXISTS; a re-run after a crash finds it present.</summary>
+    private static void ExecuteIgnoringExisting(DbConnection connection, string sql)
+    {
+        try
+        {
+            connection.Execute(sql);
+        }
+        catch (DbException e) when (sql.StartsWith("CREATE INDEX", StringComparison.Ordinal) 
+            && (e.Message.Contains("already exists", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("Duplicate key name", StringComparison.OrdinalIgnoreCase)))
+        {
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System.Data.Common;
+
+namespace TruckeeFs.Meta;
+
+/// <summary>
+/// Everything that differs between the SQL engines; the rest of the SQL is shared. Column types
+/// are substituted into the schema's <c>{placeholders}</c>.
+/// </summary>
+public abstract class SqlDialect
+{
+    /// <summary>An auto-incrementing 64-bit primary key column whose values are never reused.</summary>
+    public abstract string AutoIncrementKey { get; }
+
+    /// <summary>A byte string of up to 255 bytes compared bytewise (names).</summary>
+    public abstract string NameType { get; }
+
+    /// <summary>An arbitrary byte string (xattr values, symlink targets).</summary>
+    public abstract string BlobType { get; }
+
+    /// <summary>An ASCII key of up to 512 characters (caps).</summary>
+    public abstract string CapType { get; }
+
+    /// <summary>Appended to CREATE TABLE.</summary>
+    public abstract string TableOptions { get; }
+
+    /// <summary>Expression giving the id of the row the last INSERT created on this connection.</summary>
+    public abstract string LastInsertId { get; }
+
+    /// <summary>Appended to a SELECT inside a write transaction to lock the rows it reads.</summary>
+    public abstract string ForUpdate { get; }
+
+    /// <summary>
+    /// An INSERT that updates <paramref name="updates"/> when a row with the same key exists.
+    /// </summary>
+    public abstract string Upsert(string table, string columns, string values, string keyColumns, string updates);
+
+    /// <summary>Opens a connection ready for use.</summary>
+    public abstract DbConnection Open();
+
+    /// <summary>Begins a transaction that will write (taking the engine's write lock up front where it has one).</summary>
+    public abstract DbTransaction BeginWrite(DbConnection connection);
+
+    /// <summary>Held around each write transaction: serializes writers in process where the engine wants that.</summary>
+    public virtual IDisposable? EnterWrite() => null;
+
+    /// <summary>Whether <paramref name="exception"/> is a transient conflict (deadlock, busy) worth retrying the whole transaction for.</summary>
+    public abstract bool IsTransientConflict(Exception exception);
+
+    /// <summary>Makes committed transactions durable, where commits alone do not.</summary>
+    public abstract void Sync(DbConnection connection);
+
+    /// <summary>Describes the database for logs, without secrets.</summary>
+    public abstract string Description { get; }
+
+    internal string Expand(string sql) => sql
+        .Replace("{autoinc}", AutoIncrementKey, StringComparison.Ordinal)
+        .Replace("{name}", NameType, StringComparison.Ordinal)
+        .Replace("{blob}", BlobType, StringComparison.Ordinal)
+        .Replace("{cap}", CapType, StringComparison.Ordinal)
+        .Replace("{table_options}", TableOptions, StringComparison.Ordinal);
+}

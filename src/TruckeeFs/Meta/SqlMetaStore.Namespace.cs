@@ -1,0 +1,239 @@
+using System.Data.Common;
+using Dapper;
+
+namespace TruckeeFs.Meta;
+
+public sealed partial class SqlMetaStore
+{
+    public int Create(long parent, byte[] name, NewNode node, long now, out Inode created)
+    {
+        Inode? result = null;
+        var status = Write((c, t) =>
+        {
+            var status = CheckDirectory(c, t, parent, out var directory);
+            if (status != 0) return status;
+            if (FindEntry(c, t, parent, name) is not null) return Errno.EEXIST;
+
+            var isDirectory = (node.Mode & FileModes.TypeMask) == FileModes.Directory;
+            var mode = node.Mode;
+            var gid = node.Gid;
+            // A set-group-ID directory hands its group to new entries, and its flag to new subdirectories.
+            if ((directory!.Mode & FileModes.SetGid) != 0)
+            {
+                gid = directory.Gid;
+                if (isDirectory) mode |= FileModes.SetGid;
+            }
+            var inode = new Inode
+            {
+                Mode = mode, Uid = node.Uid, Gid = gid, Nlink = isDirectory ? 2 : 1,
+                Size = node.Target?.Length ?? 0, Atime = now, Mtime = now, Ctime = now, Rdev = node.Rdev, Target = node.Target,
+            };
+            inode.Id = c.ExecuteScalar<long>(
+                "INSERT INTO inodes (mode, uid, gid, nlink, size, atime, mtime, ctime, rdev, target, version) " +
+                $"VALUES (@Mode, @Uid, @Gid, @Nlink, @Size, @Atime, @Mtime, @Ctime, @Rdev, @Target, 0); SELECT {_dialect.LastInsertId}",
+                inode, t);
+            InsertEntry(c, t, parent, name, inode.Id);
+            TouchDirectory(c, t, parent, isDirectory ? 1 : 0, now);
+            result = inode;
+            return 0;
+        });
+        created = result!;
+        return status;
+    }
+
+    public int Link(long inode, long newParent, byte[] newName, long now, out Inode linked)
+    {
+        Inode? result = null;
+        var status = Write((c, t) =>
+        {
+            var target = SelectInode(c, t, inode);
+            if (target is null || target.Nlink == 0) return Errno.ENOENT;
+            if (target.IsDirectory) return Errno.EPERM;
+            var status = CheckDirectory(c, t, newParent, out _);
+            if (status != 0) return status;
+            if (FindEntry(c, t, newParent, newName) is not null) return Errno.EEXIST;
+            InsertEntry(c, t, newParent, newName, inode);
+            c.Execute("UPDATE inodes SET nlink = nlink + 1, ctime = @now WHERE id = @inode", new { inode, now }, t);
+            TouchDirectory(c, t, newParent, 0, now);
+            target.Nlink++;
+            target.Ctime = now;
+            result = target;
+            return 0;
+        });
+        linked = result!;
+        return status;
+    }
+
+    public int Unlink(long parent, byte[] name, long now, out Inode? unlinked)
+    {
+        Inode? result = null;
+        var status = Write((c, t) =>
+        {
+            var entry = FindEntry(c, t, parent, name);
+            if (entry is null) return Errno.ENOENT;
+            var inode = SelectInode(c, t, entry.Inode)!;
+            if (inode.IsDirectory) return Errno.EISDIR;
+            c.Execute("DELETE FROM dirents WHERE id = @Id", new { entry.Id }, t);
+            c.Execute("UPDATE inodes SET nlink = nlink - 1, ctime = @now WHERE id = @Id", new { inode.Id, now }, t);
+            TouchDirectory(c, t, parent, 0, now);
+            inode.Nlink--;
+            inode.Ctime = now;
+            result = inode;
+            return 0;
+        });
+        unlinked = result;
+        return status;
+    }
+
+    public int RemoveDirectory(long parent, byte[] name, long now, out Inode? removed)
+    {
+        Inode? result = null;
+        var status = Write((c, t) =>
+        {
+            var entry = FindEntry(c, t, parent, name);
+            if (entry is null) return Errno.ENOENT;
+            var inode = SelectInode(c, t, entry.Inode)!;
+            if (!inode.IsDirectory) return Errno.ENOTDIR;
+            if (HasEntries(c, t, inode.Id)) return Errno.ENOTEMPTY;
+            c.Execute("DELETE FROM dirents WHERE id = @Id", new { entry.Id }, t);
+            c.Execute("UPDATE inodes SET nlink = 0, ctime = @now WHERE id = @Id", new { inode.Id, now }, t);
+            TouchDirectory(c, t, parent, -1, now);
+            inode.Nlink = 0;
+            inode.Ctime = now;
+            result = inode;
+            return 0;
+        });
+        removed = result;
+        return status;
+    }
+
+    public int Rename(long parent, byte[] name, long newParent, byte[] newName, RenameFlags flags, long now, out Inode? replaced)
+    {
+        Inode? result = null;
+        var status = Write((c, t) =>
+        {
+            var source = FindEntry(c, t, parent, name);
+            if (source is null) return Errno.ENOENT;
+            var status = CheckDirectory(c, t, newParent, out _);
+            if (status != 0) return status;
+            var sourceInode = SelectInode(c, t, source.Inode)!;
+            var target = FindEntry(c, t, newParent, newName);
+            var targetInode = target is null ? null : SelectInode(c, t, target.Inode)!;
+
+            if ((flags & RenameFlags.Exchange) != 0)
+                return Exchange(c, t, source, sourceInode, target, targetInode, now);
+
+            // POSIX: renaming a name onto another name of the same inode does nothing.
+            if (target is not null && target.Inode == source.Inode) return 0;
+            if (target is not null && (flags & RenameFlags.NoReplace) != 0) return Errno.EEXIST;
+            if (targetInode is not null)
+            {
+                if (sourceInode.IsDirectory && !targetInode.IsDirectory) return Errno.ENOTDIR;
+                if (!sourceInode.IsDirectory && targetInode.IsDirectory) return Errno.EISDIR;
+                if (targetInode.IsDirectory && HasEntries(c, t, targetInode.Id)) return Errno.ENOTEMPTY;
+            }
+            if (sourceInode.IsDirectory && parent != newParent && IsWithin(c, t, newParent, sourceInode.Id)) return Errno.EINVAL;
+
+            if (target is not null)
+            {
+                c.Execute("DELETE FROM dirents WHERE id = @Id", new { target.Id }, t);
+                targetInode!.Nlink = targetInode.IsDirectory ? 0 : targetInode.Nlink - 1;
+                targetInode.Ctime = now;
+                c.Execute("UPDATE inodes SET nlink = @Nlink, ctime = @Ctime WHERE id = @Id", targetInode, t);
+                if (targetInode.IsDirectory) AdjustLinks(c, t, newParent, -1);
+                result = targetInode;
+            }
+            c.Execute("UPDATE dirents SET parent = @newParent, name = @newName WHERE id = @Id", new { newParent, newName, source.Id }, t);
+            if (sourceInode.IsDirectory && parent != newParent)
+            {
+                AdjustLinks(c, t, parent, -1);
+                AdjustLinks(c, t, newParent, +1);
+            }
+            c.Execute("UPDATE inodes SET ctime = @now WHERE id = @Id", new { sourceInode.Id, now }, t);
+            TouchDirectory(c, t, parent, 0, now);
+            if (newParent != parent) TouchDirectory(c, t, newParent, 0, now);
+            return 0;
+        });
+        replaced = result;
+        return status;
+    }
+
+    private int Exchange(DbConnection c, DbTransaction t, DirentRow source, Inode sourceInode, DirentRow? target, Inode? targetInode, long now)
+    {
+        if (target is null || targetInode is null) return Errno.ENOENT;
+        if (target.Inode == source.Inode) return 0;
+        if (source.Parent != target.Parent)
+        {
+            // Each side moves into the other's directory: neither may land inside itself.
+            if (sourceInode.IsDirectory && IsWithin(c, t, target.Parent, sourceInode.Id)) return Errno.EINVAL;
+            if (targetInode.IsDirectory && IsWithin(c, t, source.Parent, targetInode.Id)) return Errno.EINVAL;
+            var delta = (sourceInode.IsDirectory ? 1 : 0) - (targetInode.IsDirectory ? 1 : 0);
+            if (delta != 0)
+            {
+                AdjustLinks(c, t, source.Parent, -delta);
+                AdjustLinks(c, t, target.Parent, delta);
+            }
+        }
+        c.Execute("UPDATE dirents SET inode = @inode WHERE id = @id", new { inode = targetInode.Id, id = source.Id }, t);
+        c.Execute("UPDATE dirents SET inode = @inode WHERE id = @id", new { inode = sourceInode.Id, id = target.Id }, t);
+        c.Execute("UPDATE inodes SET ctime = @now WHERE id = @a OR id = @b", new { now, a = sourceInode.Id, b = targetInode.Id }, t);
+        TouchDirectory(c, t, source.Parent, 0, now);
+        if (target.Parent != source.Parent) TouchDirectory(c, t, target.Parent, 0, now);
+        return 0;
+    }
+
+    public int SetAttributes(long inode, AttributeChange change, long now, out Inode updated)
+    {
+        Inode? result = null;
+        var status = Write((c, t) =>
+        {
+            var row = SelectInode(c, t, inode);
+            if (row is null) return Errno.ENOENT;
+            if (change.Mode is { } mode) row.Mode = (row.Mode & FileModes.TypeMask) | (mode & FileModes.PermissionMask);
+            if (change.Uid is { } uid) row.Uid = uid;
+            if (change.Gid is { } gid) row.Gid = gid;
+            if (change.Atime is { } atime) row.Atime = atime;
+            if (change.Mtime is { } mtime) row.Mtime = mtime;
+            row.Ctime = now;
+            c.Execute("UPDATE inodes SET mode = @Mode, uid = @Uid, gid = @Gid, atime = @Atime, mtime = @Mtime, ctime = @Ctime WHERE id = @Id", row, t);
+            result = row;
+            return 0;
+        });
+        updated = result!;
+        return status;
+    }
+
+    /// <summary>ENOENT unless <paramref name="inode"/> is a live directory; ENOTDIR if it is something else.</summary>
+    private int CheckDirectory(DbConnection c, DbTransaction t, long inode, out Inode? directory)
+    {
+        directory = SelectInode(c, t, inode);
+        if (directory is null || directory.Nlink == 0) return Errno.ENOENT;
+        return directory.IsDirectory ? 0 : Errno.ENOTDIR;
+    }
+
+    private DirentRow? FindEntry(DbConnection c, DbTransaction t, long parent, byte[] name) =>
+        c.QuerySingleOrDefault<DirentRow>($"SELECT id, parent, name, inode FROM dirents WHERE parent = @parent AND name = @name{_forUpdate}", new { parent, name }, t);
+
+    private static void InsertEntry(DbConnection c, DbTransaction t, long parent, byte[] name, long inode) =>
+        c.Execute("INSERT INTO dirents (parent, name, inode) VALUES (@parent, @name, @inode)", new { parent, name, inode }, t);
+
+    private bool HasEntries(DbConnection c, DbTransaction t, long directory) =>
+        c.ExecuteScalar<long?>($"SELECT id FROM dirents WHERE parent = @directory LIMIT 1{_forUpdate}", new { directory }, t) is not null;
+
+    /// <summary>Whether <paramref name="inode"/> is <paramref name="ancestor"/> or lies beneath it.</summary>
+    private static bool IsWithin(DbConnection c, DbTransaction t, long inode, long ancestor)
+    {
+        for (var current = inode; ; current = ParentOf(c, t, current))
+        {
+            if (current == ancestor) return true;
+            if (current == Schema.RootInode) return false;
+        }
+    }
+
+    /// <summary>A directory's entries changed: mtime and ctime move, and its link count by <paramref name="links"/>.</summary>
+    private static void TouchDirectory(DbConnection c, DbTransaction t, long directory, int links, long now) =>
+        c.Execute("UPDATE inodes SET nlink = nlink + @links, mtime = @now, ctime = @now WHERE id = @directory", new { directory, links, now }, t);
+
+    private static void AdjustLinks(DbConnection c, DbTransaction t, long inode, int links) =>
+        c.Execute("UPDATE inodes SET nlink = nlink + @links WHERE id = @inode", new { inode, links }, t);
+}

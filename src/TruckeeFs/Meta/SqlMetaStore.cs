@@ -1,0 +1,138 @@
+using System.Data.Common;
+using Dapper;
+
+namespace TruckeeFs.Meta;
+
+/// <summary>
+/// The metadata store on SQL: one implementation for every engine, the differences kept in
+/// <see cref="SqlDialect"/>. Each public operation opens a pooled connection and runs one
+/// transaction; transient conflicts (deadlocks, busy) rerun the whole transaction.
+/// </summary>
+public sealed partial class SqlMetaStore : IMetaStore
+{
+    private const string InodeColumns = "id, mode, uid, gid, nlink, size, atime, mtime, ctime, rdev, target, version";
+    private const int MaxAttempts = 8;
+
+    private readonly SqlDialect _dialect;
+    private readonly string _forUpdate;
+
+    /// <summary>Opens the database, creating or migrating its schema.</summary>
+    /// <param name="rootUid">Owner of the root directory when the filesystem is created.</param>
+    public SqlMetaStore(SqlDialect dialect, long now, long rootUid, long rootGid)
+    {
+        _dialect = dialect;
+        _forUpdate = dialect.ForUpdate;
+        Run(() =>
+        {
+            Schema.Migrate(dialect, now, rootUid, rootGid);
+            return 0;
+        });
+        FilesystemId = Read(c => c.ExecuteScalar<string>("SELECT id FROM filesystem"))
+            ?? throw new MetaStoreException($"{Description}: the filesystem table is empty");
+    }
+
+    public string Description => _dialect.Description;
+
+    public string FilesystemId { get; }
+
+    public Inode? GetInode(long inode) => Read(c => SelectInode(c, null, inode));
+
+    public Inode? Lookup(long parent, byte[] name) => Read(c => c.QuerySingleOrDefault<Inode>(
+        "SELECT i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version " +
+        "FROM dirents d JOIN inodes i ON i.id = d.inode WHERE d.parent = @parent AND d.name = @name",
+        new { parent, name }));
+
+    public IReadOnlyList<DirectoryEntry> ReadDirectory(long directory, long afterCookie, int limit) => Read(c => c.Query<EntryRow, Inode, DirectoryEntry>(
+        "SELECT d.id AS cookie, d.name AS name, i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version " +
+        "FROM dirents d JOIN inodes i ON i.id = d.inode WHERE d.parent = @directory AND d.id > @afterCookie ORDER BY d.id LIMIT @limit",
+        (row, inode) => new DirectoryEntry(row.Cookie, row.Name, inode),
+        new { directory, afterCookie, limit },
+        splitOn: "id").AsList());
+
+    public long ParentOf(long directory) => Read(c => ParentOf(c, null, directory));
+
+    public FilesystemUsage Usage() => Read(c =>
+    {
+        var row = c.QuerySingle<UsageRow>("SELECT COUNT(*) AS inodes, COALESCE(SUM(size), 0) AS bytes FROM inodes");
+        return new FilesystemUsage(row.Inodes, row.Bytes);
+    });
+
+    public void Sync() => Run(() =>
+    {
+        using var connection = _dialect.Open();
+        _dialect.Sync(connection);
+        return 0;
+    });
+
+    public void Dispose()
+    {
+        if (_dialect is IDisposable disposable) disposable.Dispose();
+    }
+
+    private Inode? SelectInode(DbConnection connection, DbTransaction? transaction, long inode) =>
+        connection.QuerySingleOrDefault<Inode>(
+            $"SELECT {InodeColumns} FROM inodes WHERE id = @inode{(transaction is null ? "" : _forUpdate)}",
+            new { inode }, transaction);
+
+    private static long ParentOf(DbConnection connection, DbTransaction? transaction, long directory) =>
+        directory == Schema.RootInode
+            ? Schema.RootInode
+            : connection.ExecuteScalar<long?>("SELECT parent FROM dirents WHERE inode = @directory", new { directory }, transaction) ?? Schema.RootInode;
+
+    private T Read<T>(Func<DbConnection, T> body) => Run(() =>
+    {
+        using var connection = _dialect.Open();
+        return body(connection);
+    });
+
+    /// <summary>Runs <paramref name="body"/> in a write transaction, committed only if it returns 0.</summary>
+    private int Write(Func<DbConnection, DbTransaction, int> body) => Run(() =>
+    {
+        using var connection = _dialect.Open();
+        using var writer = _dialect.EnterWrite();
+        using var transaction = _dialect.BeginWrite(connection);
+        var result = body(connection, transaction);
+        if (result == 0) transaction.Commit();
+        else transaction.Rollback();
+        return result;
+    });
+
+    private T Run<T>(Func<T> attempt)
+    {
+        for (var tries = 1; ; tries++)
+        {
+            try
+            {
+                return attempt();
+            }
+            catch (Exception e) when (tries < MaxAttempts && _dialect.IsTransientConflict(e))
+            {
+                Thread.Sleep(Random.Shared.Next(1, 5 << tries));
+            }
+            catch (Exception e) when (e is DbException or TimeoutException)
+            {
+                throw new MetaStoreException($"metadata database ({Description}) failed: {e.Message}", e);
+            }
+        }
+    }
+
+    private sealed class EntryRow
+    {
+        public long Cookie { get; set; }
+        public byte[] Name { get; set; } = [];
+    }
+
+    private sealed class DirentRow
+    {
+        public long Id { get; set; }
+        public long Parent { get; set; }
+        public byte[] Name { get; set; } = [];
+        public long Inode { get; set; }
+    }
+
+    private sealed class UsageRow
+    {
+        public long Inodes { get; set; }
+        public long Bytes { get; set; }
+    }
+}

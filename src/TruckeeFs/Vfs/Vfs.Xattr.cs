@@ -1,0 +1,67 @@
+using TruckeeFs.Meta;
+
+namespace TruckeeFs.Vfs;
+
+public sealed partial class Vfs
+{
+    private const int XattrNameMax = 255;
+    private const int XattrValueMax = 65536;
+    private const int E2BIG = 7;
+
+    /// <summary>
+    /// The value of an extended attribute. With <paramref name="size"/> 0 only its length is
+    /// wanted; ERANGE when it does not fit.
+    /// </summary>
+    public int GetXattr(long inode, ReadOnlySpan<byte> name, int size, out byte[] value)
+    {
+        value = [];
+        if (!ValidXattrName(name, out var status)) return status;
+        if (_meta.GetInode(inode) is null) return Errno.ENOENT;
+        status = _meta.GetXattr(inode, name.ToArray(), out value);
+        if (status == 0 && size > 0 && value.Length > size) return Errno.ERANGE;
+        return status;
+    }
+
+    public int SetXattr(long inode, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, int flags)
+    {
+        if (!ValidXattrName(name, out var status)) return status;
+        if (value.Length > XattrValueMax) return E2BIG;
+        if ((flags & ~3) != 0 || flags == 3) return Errno.EINVAL;
+        return _meta.SetXattr(inode, name.ToArray(), value.ToArray(), (XattrFlags)flags, Now());
+    }
+
+    /// <summary>The names, each followed by a NUL, as listxattr(2) returns them.</summary>
+    public int ListXattrs(long inode, int size, out byte[] list)
+    {
+        list = [];
+        if (_meta.GetInode(inode) is null) return Errno.ENOENT;
+        _meta.ListXattrs(inode, out var names);
+        var buffer = new List<byte>();
+        foreach (var name in names)
+        {
+            buffer.AddRange(name);
+            buffer.Add(0);
+        }
+        list = [.. buffer];
+        return size > 0 && list.Length > size ? Errno.ERANGE : 0;
+    }
+
+    public int RemoveXattr(long inode, ReadOnlySpan<byte> name)
+    {
+        if (!ValidXattrName(name, out var status)) return status;
+        return _meta.RemoveXattr(inode, name.ToArray(), Now());
+    }
+
+    /// <summary>
+    /// POSIX ACLs live in "system." attributes that only the kernel may interpret; without ACL
+    /// support they are refused, as on a filesystem mounted with noacl, so tools skip them.
+    /// </summary>
+    private static bool ValidXattrName(ReadOnlySpan<byte> name, out int status)
+    {
+        status = name.Length == 0 || name.Length > XattrNameMax ? Errno.ERANGE
+            : name.StartsWith("system."u8) ? Errno.EOPNOTSUPP
+            : name.IndexOf((byte)'.') <= 0 ? Errno.EOPNOTSUPP
+            : 0;
+        return status == 0;
+    }
+}

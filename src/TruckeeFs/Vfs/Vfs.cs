@@ -1,0 +1,207 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using TruckeeFs.Cache;
+using TruckeeFs.Content;
+using TruckeeFs.Coordination;
+using TruckeeFs.Meta;
+
+namespace TruckeeFs.Vfs;
+
+/// <summary>
+/// POSIX semantics over the three seams (metadata, content, coordination), in the shape of the
+/// FUSE low-level API but free of it: inode numbers are metadata ids, the kernel's lookup
+/// counts are honoured, and an inode without names lives on while it is looked up or open.
+///
+/// Results are a positive errno (0 = success); exceptions mean a backend failed (the caller
+/// answers EIO) or a bug. Every member is safe to call from many threads at once.
+/// </summary>
+public sealed partial class Vfs : IAsyncDisposable
+{
+    public const long RootInode = 1;
+    private const int NameMax = 255;
+
+    private readonly IMetaStore _meta;
+    private readonly ICoordinator _coordinator;
+    private readonly VfsOptions _options;
+    private readonly ILogger _log;
+    private readonly ContentServices _content;
+    private readonly Lock _liveLock = new();
+    private readonly Dictionary<long, LiveInode> _live = [];
+    private readonly ConcurrentDictionary<ulong, FileHandle> _handles = new();
+    private long _nextHandle;
+
+    public Vfs(IMetaStore meta, IContentStore store, ICoordinator coordinator, VfsOptions options, ILogger log)
+    {
+        _meta = meta;
+        _coordinator = coordinator;
+        _options = options;
+        _log = log;
+        Directory.CreateDirectory(options.CacheDirectory);
+        _content = new ContentServices(meta, store, new BlockCache(store, options.CacheDirectory),
+            new ContentCollector(store, meta), options.CacheDirectory, options.BlockSize);
+    }
+
+    public VfsOptions Options => _options;
+
+    /// <summary>
+    /// Makes the state a previous mount left consistent: commits blocks it staged but did not
+    /// commit (it was killed), and reclaims inodes that were unlinked while open.
+    /// </summary>
+    public async Task RecoverAsync()
+    {
+        if (Directory.Exists(_content.StagingRoot))
+        {
+            foreach (var directory in Directory.EnumerateDirectories(_content.StagingRoot))
+            {
+                if (!long.TryParse(Path.GetFileName(directory), out var inode) || _meta.GetInode(inode) is not { IsRegular: true } attributes)
+                {
+                    Directory.Delete(directory, recursive: true);
+                    continue;
+                }
+                using var content = new FileContent(inode, attributes, _meta.GetBlocks(inode), _content);
+                var status = await content.CommitAsync(durable: true).ConfigureAwait(false);
+                Log.RecoveredStaged(_log, inode, status);
+            }
+        }
+        foreach (var orphan in _meta.OrphanInodes())
+            await ReclaimAsync(orphan).ConfigureAwait(false);
+    }
+
+    /// <summary>Commits every open file's changes, for a clean unmount.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var handle in _handles.Values)
+            await handle.Content.CommitAsync(durable: true).ConfigureAwait(false);
+        await _content.Collector.CollectAsync().ConfigureAwait(false);
+    }
+
+    public int Lookup(long parent, ReadOnlySpan<byte> name, out Inode entry)
+    {
+        entry = null!;
+        if (name.Length > NameMax) return Errno.ENAMETOOLONG;
+        var found = _meta.Lookup(parent, name.ToArray());
+        if (found is null) return Errno.ENOENT;
+        entry = Remember(found);
+        return 0;
+    }
+
+    /// <summary>The kernel dropped <paramref name="count"/> references to an inode.</summary>
+    public void Forget(long inode, long count)
+    {
+        bool unused;
+        lock (_liveLock)
+        {
+            if (!_live.TryGetValue(inode, out var live)) return;
+            live.Lookups -= count;
+            unused = live.Lookups <= 0 && live.Opens == 0;
+            if (unused) _live.Remove(inode);
+        }
+        if (unused && _meta.GetInode(inode) is { Nlink: 0 })
+            _ = ReclaimInBackgroundAsync(inode);
+    }
+
+    public int GetAttributes(long inode, out Inode attributes)
+    {
+        var row = _meta.GetInode(inode);
+        attributes = row is null ? null! : Overlay(row);
+        return row is null ? Errno.ENOENT : 0;
+    }
+
+    public int ReadLink(long inode, out byte[] target)
+    {
+        var row = _meta.GetInode(inode);
+        target = row?.Target ?? [];
+        if (row is null) return Errno.ENOENT;
+        return row.IsSymlink ? 0 : Errno.EINVAL;
+    }
+
+    /// <summary>fsyncdir(2): makes committed metadata durable.</summary>
+    public void SyncMetadata() => _meta.Sync();
+
+    public FilesystemStatistics StatFs()
+    {
+        var usage = _meta.Usage();
+        var disk = Posix.StatVfs(_options.CacheDirectory);
+        const long blockSize = 4096;
+        var scale = (double)disk.FragmentSize / blockSize;
+        var total = (long)(disk.Blocks * scale);
+        var free = (long)(disk.BlocksFree * scale);
+        var available = (long)(disk.BlocksAvailable * scale);
+        // Inodes are rows: the only limit is the database, so report plenty free.
+        const long freeInodes = 1L << 40;
+        return new FilesystemStatistics(blockSize, Math.Max(total, (usage.Bytes + blockSize - 1) / blockSize), free, available,
+            usage.Inodes + freeInodes, freeInodes, NameMax);
+    }
+
+    /// <summary>Counts a kernel reference to the inode (an entry reply), and returns its current attributes.</summary>
+    public Inode Remember(Inode inode)
+    {
+        lock (_liveLock)
+        {
+            if (!_live.TryGetValue(inode.Id, out var live)) _live[inode.Id] = live = new LiveInode();
+            live.Lookups++;
+        }
+        return Overlay(inode);
+    }
+
+    /// <summary>The attributes with the newest size and times of a file whose changes are not yet committed.</summary>
+    private Inode Overlay(Inode row)
+    {
+        FileContent? content;
+        lock (_liveLock) content = _live.TryGetValue(row.Id, out var live) ? live.Content : null;
+        if (content is null || !content.IsDirty) return row;
+        var copy = row.Clone();
+        copy.Size = content.Size;
+        copy.Mtime = content.Mtime;
+        copy.Ctime = Math.Max(row.Ctime, content.Ctime);
+        return copy;
+    }
+
+    /// <summary>Deletes a nameless inode unless it is still looked up or open.</summary>
+    private void ReclaimIfUnused(Inode? inode)
+    {
+        if (inode is null || inode.Nlink > 0) return;
+        lock (_liveLock)
+        {
+            if (_live.ContainsKey(inode.Id)) return;
+        }
+        _ = ReclaimInBackgroundAsync(inode.Id);
+    }
+
+    private async Task ReclaimInBackgroundAsync(long inode)
+    {
+        try
+        {
+            await ReclaimAsync(inode).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Log.ReclaimFailed(_log, inode, e);
+        }
+    }
+
+    private async Task ReclaimAsync(long inode)
+    {
+        var status = _meta.DeleteInode(inode, out var unreferenced);
+        var staging = _content.StagingDirectory(inode);
+        if (status == 0 && Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        _content.Collector.Discard(unreferenced);
+        await _content.Collector.CollectAsync().ConfigureAwait(false);
+    }
+
+    private static long Now() => DateTime.UtcNow.Ticks * 100 - DateTime.UnixEpoch.Ticks * 100;
+
+    private static bool ValidName(ReadOnlySpan<byte> name, out int status)
+    {
+        status = name.Length > NameMax ? Errno.ENAMETOOLONG : name.Length == 0 ? Errno.ENOENT : 0;
+        return status == 0;
+    }
+
+    /// <summary>An inode the kernel holds references to, or that is open.</summary>
+    private sealed class LiveInode
+    {
+        public long Lookups;
+        public int Opens;
+        public FileContent? Content;
+    }
+}

@@ -1,0 +1,51 @@
+using TruckeeFs.Meta;
+
+namespace TruckeeFs.Vfs;
+
+/// <summary>Who asks: the calling process's identity as the kernel reports it.</summary>
+public readonly record struct RequestContext(uint Uid, uint Gid, int Pid);
+
+/// <summary>Settings of the engine.</summary>
+public sealed record VfsOptions
+{
+    /// <summary>Size of the immutable blocks file contents are cut into.</summary>
+    public long BlockSize { get; init; } = 4 << 20;
+
+    /// <summary>How long the kernel may cache attributes, in seconds.</summary>
+    public double AttributeTimeout { get; init; } = 1.0;
+
+    /// <summary>How long the kernel may cache names, in seconds.</summary>
+    public double EntryTimeout { get; init; } = 1.0;
+
+    /// <summary>Folder for cached blocks and staged changes.</summary>
+    public required string CacheDirectory { get; init; }
+}
+
+/// <summary>An entry of a directory listing; <see cref="NextOffset"/> resumes after it.</summary>
+public readonly record struct ListingEntry(byte[] Name, Inode Attributes, long NextOffset, bool IsDotEntry);
+
+/// <summary>Filesystem capacity for statfs.</summary>
+public readonly record struct FilesystemStatistics(
+    long BlockSize, long Blocks, long BlocksFree, long BlocksAvailable, long Files, long FilesFree, long NameMax);
+
+/// <summary>Attribute changes requested by setattr; null members are left alone.</summary>
+public sealed record SetAttributesRequest
+{
+    public long? Mode { get; init; }
+    public long? Uid { get; init; }
+    public long? Gid { get; init; }
+    public long? Size { get; init; }
+    public long? Atime { get; init; }
+    public long? Mtime { get; init; }
+}
+
+/// <summary>Flags of open(2) the engine looks at.</summary>
+public static class OpenFlags
+{
+    public const int AccessMask = 3;
+    public const int ReadOnly = 0;
+    public const int WriteOnly = 1;
+    public const int ReadWrite = 2;
+    public const int Truncate = 0x200;
+    public const int Append = 0x400;
+}

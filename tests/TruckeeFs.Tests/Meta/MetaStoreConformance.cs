@@ -1,0 +1,356 @@
+using System.Text;
+using TruckeeFs.Meta;
+
+namespace TruckeeFs.Tests.Meta;
+
+/// <summary>
+/// What every metadata store must do, run against each SQL dialect. Each test gets a fresh,
+/// empty filesystem from <see cref="CreateStore"/>.
+/// </summary>
+public abstract class MetaStoreConformance : IDisposable
+{
+    private const long Root = 1;
+    private const long FileMode = FileModes.Regular | 0x1A4; // 0644
+    private const long DirMode = FileModes.Directory | 0x1ED; // 0755
+    private long _clock = 1_000_000_000;
+    private IMetaStore? _store;
+
+    protected abstract IMetaStore CreateStore(long now);
+
+    private IMetaStore Store => _store ??= CreateStore(Tick());
+
+    public virtual void Dispose()
+    {
+        _store?.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    [Fact]
+    public void A_new_filesystem_has_a_root_directory_and_an_identity()
+    {
+        var root = Store.GetInode(Root);
+        Assert.NotNull(root);
+        Assert.True(root.IsDirectory);
+        Assert.Equal(2, root.Nlink);
+        Assert.False(string.IsNullOrEmpty(Store.FilesystemId));
+        Assert.Equal(Root, Store.ParentOf(Root));
+    }
+
+    [Fact]
+    public void Create_then_lookup_and_creating_twice_is_EEXIST()
+    {
+        Assert.Equal(0, Store.Create(Root, N("a"), new NewNode(FileMode, 10, 20), Tick(), out var created));
+        Assert.Equal(1, created.Nlink);
+        Assert.Equal(10, created.Uid);
+        Assert.Equal(20, created.Gid);
+        Assert.Equal(created.Id, Store.Lookup(Root, N("a"))!.Id);
+        Assert.Equal(Errno.EEXIST, Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out _));
+        Assert.Null(Store.Lookup(Root, N("b")));
+    }
+
+    [Fact]
+    public void Names_are_bytes_case_sensitive_and_any_encoding()
+    {
+        byte[][] names = [N("A"), N("a"), N("😀 four-byte"), [0xFF, 0xFE, 0x80], N(new string('x', 255))];
+        foreach (var name in names) Assert.Equal(0, Store.Create(Root, name, new NewNode(FileMode, 0, 0), Tick(), out _));
+        var listed = Store.ReadDirectory(Root, 0, 100).Select(e => e.Name).ToList();
+        Assert.Equal(names.Length, listed.Count);
+        foreach (var name in names)
+        {
+            Assert.Contains(listed, l => l.AsSpan().SequenceEqual(name));
+            Assert.NotNull(Store.Lookup(Root, name));
+        }
+        Assert.NotEqual(Store.Lookup(Root, N("A"))!.Id, Store.Lookup(Root, N("a"))!.Id);
+    }
+
+    [Fact]
+    public void Mkdir_counts_links_and_rmdir_refuses_a_non_empty_directory()
+    {
+        Assert.Equal(0, Store.Create(Root, N("d"), new NewNode(DirMode, 0, 0), Tick(), out var dir));
+        Assert.Equal(2, dir.Nlink);
+        Assert.Equal(3, Store.GetInode(Root)!.Nlink);
+        Assert.Equal(0, Store.Create(dir.Id, N("f"), new NewNode(FileMode, 0, 0), Tick(), out _));
+        Assert.Equal(Errno.ENOTEMPTY, Store.RemoveDirectory(Root, N("d"), Tick(), out _));
+        Assert.Equal(Errno.ENOTDIR, Store.RemoveDirectory(dir.Id, N("f"), Tick(), out _));
+        Assert.Equal(Errno.EISDIR, Store.Unlink(Root, N("d"), Tick(), out _));
+        Assert.Equal(0, Store.Unlink(dir.Id, N("f"), Tick(), out var unlinked));
+        Assert.Equal(0, unlinked!.Nlink);
+        Assert.Equal(0, Store.RemoveDirectory(Root, N("d"), Tick(), out var removed));
+        Assert.Equal(0, removed!.Nlink);
+        Assert.Equal(2, Store.GetInode(Root)!.Nlink);
+        Assert.Equal(Errno.ENOENT, Store.Create(dir.Id, N("late"), new NewNode(FileMode, 0, 0), Tick(), out _));
+    }
+
+    [Fact]
+    public void Creating_in_a_file_is_ENOTDIR()
+    {
+        Store.Create(Root, N("f"), new NewNode(FileMode, 0, 0), Tick(), out var file);
+        Assert.Equal(Errno.ENOTDIR, Store.Create(file.Id, N("x"), new NewNode(FileMode, 0, 0), Tick(), out _));
+    }
+
+    [Fact]
+    public void Hard_links_count_and_directories_cannot_be_linked()
+    {
+        Store.Create(Root, N("f"), new NewNode(FileMode, 0, 0), Tick(), out var file);
+        var before = file.Ctime;
+        Assert.Equal(0, Store.Link(file.Id, Root, N("g"), Tick(), out var linked));
+        Assert.Equal(2, linked.Nlink);
+        Assert.True(Store.GetInode(file.Id)!.Ctime > before);
+        Assert.Equal(Errno.EEXIST, Store.Link(file.Id, Root, N("g"), Tick(), out _));
+        Store.Create(Root, N("d"), new NewNode(DirMode, 0, 0), Tick(), out var dir);
+        Assert.Equal(Errno.EPERM, Store.Link(dir.Id, Root, N("d2"), Tick(), out _));
+        Assert.Equal(0, Store.Unlink(Root, N("f"), Tick(), out var unlinked));
+        Assert.Equal(1, unlinked!.Nlink);
+        Assert.Equal(file.Id, Store.Lookup(Root, N("g"))!.Id);
+    }
+
+    [Fact]
+    public void Entry_changes_move_the_parent_mtime_and_ctime()
+    {
+        var before = Store.GetInode(Root)!;
+        Store.Create(Root, N("f"), new NewNode(FileMode, 0, 0), Tick(), out _);
+        var after = Store.GetInode(Root)!;
+        Assert.True(after.Mtime > before.Mtime);
+        Assert.True(after.Ctime > before.Ctime);
+    }
+
+    [Fact]
+    public void Set_group_id_directories_pass_on_their_group()
+    {
+        Store.Create(Root, N("shared"), new NewNode(DirMode | FileModes.SetGid, 0, 500), Tick(), out var shared);
+        Store.Create(shared.Id, N("f"), new NewNode(FileMode, 1000, 1000), Tick(), out var file);
+        Store.Create(shared.Id, N("d"), new NewNode(DirMode, 1000, 1000), Tick(), out var sub);
+        Assert.Equal(500, file.Gid);
+        Assert.Equal(0, file.Mode & FileModes.SetGid);
+        Assert.Equal(500, sub.Gid);
+        Assert.NotEqual(0, sub.Mode & FileModes.SetGid);
+    }
+
+    [Fact]
+    public void Rename_moves_replaces_and_refuses_as_posix_says()
+    {
+        Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
+        Store.Create(Root, N("b"), new NewNode(FileMode, 0, 0), Tick(), out var b);
+        Store.Create(Root, N("d"), new NewNode(DirMode, 0, 0), Tick(), out var d);
+        Store.Create(Root, N("e"), new NewNode(DirMode, 0, 0), Tick(), out var e);
+        Store.Create(e.Id, N("inside"), new NewNode(FileMode, 0, 0), Tick(), out _);
+
+        Assert.Equal(Errno.ENOENT, Store.Rename(Root, N("missing"), Root, N("x"), RenameFlags.None, Tick(), out _));
+        Assert.Equal(Errno.EISDIR, Store.Rename(Root, N("a"), Root, N("d"), RenameFlags.None, Tick(), out _));
+        Assert.Equal(Errno.ENOTDIR, Store.Rename(Root, N("d"), Root, N("a"), RenameFlags.None, Tick(), out _));
+        Assert.Equal(Errno.ENOTEMPTY, Store.Rename(Root, N("d"), Root, N("e"), RenameFlags.None, Tick(), out _));
+        Assert.Equal(Errno.EEXIST, Store.Rename(Root, N("a"), Root, N("b"), RenameFlags.NoReplace, Tick(), out _));
+
+        Assert.Equal(0, Store.Rename(Root, N("a"), Root, N("b"), RenameFlags.None, Tick(), out var replaced));
+        Assert.Equal(b.Id, replaced!.Id);
+        Assert.Equal(0, replaced.Nlink);
+        Assert.Equal(a.Id, Store.Lookup(Root, N("b"))!.Id);
+        Assert.Null(Store.Lookup(Root, N("a")));
+
+        // A directory moves with its link counts, and may replace an empty directory.
+        Assert.Equal(0, Store.Rename(Root, N("d"), e.Id, N("d"), RenameFlags.None, Tick(), out _));
+        Assert.Equal(3, Store.GetInode(Root)!.Nlink);
+        Assert.Equal(3, Store.GetInode(e.Id)!.Nlink);
+        Assert.Equal(e.Id, Store.ParentOf(d.Id));
+        Store.Create(Root, N("empty"), new NewNode(DirMode, 0, 0), Tick(), out var empty);
+        Assert.Equal(0, Store.Rename(e.Id, N("d"), Root, N("empty"), RenameFlags.None, Tick(), out var replacedDir));
+        Assert.Equal(empty.Id, replacedDir!.Id);
+        Assert.Equal(0, replacedDir.Nlink);
+        Assert.Equal(4, Store.GetInode(Root)!.Nlink);
+        Assert.Equal(2, Store.GetInode(e.Id)!.Nlink);
+    }
+
+    [Fact]
+    public void Rename_of_a_directory_into_its_own_subtree_is_EINVAL()
+    {
+        Store.Create(Root, N("top"), new NewNode(DirMode, 0, 0), Tick(), out var top);
+        Store.Create(top.Id, N("mid"), new NewNode(DirMode, 0, 0), Tick(), out var mid);
+        Store.Create(mid.Id, N("low"), new NewNode(DirMode, 0, 0), Tick(), out var low);
+        Assert.Equal(Errno.EINVAL, Store.Rename(Root, N("top"), low.Id, N("x"), RenameFlags.None, Tick(), out _));
+        Assert.Equal(Errno.EINVAL, Store.Rename(Root, N("top"), top.Id, N("x"), RenameFlags.None, Tick(), out _));
+        Store.Create(low.Id, N("x"), new NewNode(FileMode, 0, 0), Tick(), out _);
+        Assert.Equal(Errno.EINVAL, Store.Rename(top.Id, N("mid"), low.Id, N("x"), RenameFlags.Exchange, Tick(), out _));
+        Assert.Equal(Errno.EINVAL, Store.Rename(low.Id, N("x"), top.Id, N("mid"), RenameFlags.Exchange, Tick(), out _));
+    }
+
+    [Fact]
+    public void Rename_onto_another_name_of_the_same_inode_does_nothing()
+    {
+        Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
+        Store.Link(a.Id, Root, N("b"), Tick(), out _);
+        Assert.Equal(0, Store.Rename(Root, N("a"), Root, N("b"), RenameFlags.None, Tick(), out var replaced));
+        Assert.Null(replaced);
+        Assert.NotNull(Store.Lookup(Root, N("a")));
+        Assert.Equal(2, Store.GetInode(a.Id)!.Nlink);
+    }
+
+    [Fact]
+    public void Rename_exchange_swaps_atomically_and_fixes_link_counts()
+    {
+        Store.Create(Root, N("file"), new NewNode(FileMode, 0, 0), Tick(), out var file);
+        Store.Create(Root, N("sub"), new NewNode(DirMode, 0, 0), Tick(), out var sub);
+        Store.Create(sub.Id, N("dir"), new NewNode(DirMode, 0, 0), Tick(), out var dir);
+        Assert.Equal(Errno.ENOENT, Store.Rename(Root, N("file"), Root, N("nothing"), RenameFlags.Exchange, Tick(), out _));
+        Assert.Equal(0, Store.Rename(Root, N("file"), sub.Id, N("dir"), RenameFlags.Exchange, Tick(), out _));
+        Assert.Equal(dir.Id, Store.Lookup(Root, N("file"))!.Id);
+        Assert.Equal(file.Id, Store.Lookup(sub.Id, N("dir"))!.Id);
+        Assert.Equal(4, Store.GetInode(Root)!.Nlink);
+        Assert.Equal(2, Store.GetInode(sub.Id)!.Nlink);
+        Assert.Equal(Root, Store.ParentOf(dir.Id));
+    }
+
+    [Fact]
+    public void Directory_cookies_stay_valid_while_entries_come_and_go()
+    {
+        for (var i = 0; i < 50; i++) Store.Create(Root, N($"f{i:D2}"), new NewNode(FileMode, 0, 0), Tick(), out _);
+        var first = Store.ReadDirectory(Root, 0, 20);
+        Assert.Equal(20, first.Count);
+        // Remove entries on both sides of the cursor and add new ones: nothing after it is skipped or repeated.
+        Store.Unlink(Root, N("f05"), Tick(), out _);
+        Store.Unlink(Root, N("f30"), Tick(), out _);
+        Store.Create(Root, N("new"), new NewNode(FileMode, 0, 0), Tick(), out _);
+        var rest = new List<DirectoryEntry>();
+        for (var cookie = first[^1].Cookie; ;)
+        {
+            var page = Store.ReadDirectory(Root, cookie, 7);
+            if (page.Count == 0) break;
+            rest.AddRange(page);
+            cookie = page[^1].Cookie;
+        }
+        var names = first.Concat(rest).Select(e => Encoding.UTF8.GetString(e.Name)).ToList();
+        Assert.Equal(names.Count, names.Distinct().Count());
+        Assert.Contains("new", names);
+        Assert.DoesNotContain("f30", names);
+        Assert.Equal(50, names.Count);
+    }
+
+    [Fact]
+    public void Attributes_change_and_ctime_follows()
+    {
+        Store.Create(Root, N("f"), new NewNode(FileMode | FileModes.SetUid, 1, 1), Tick(), out var file);
+        var now = Tick();
+        Assert.Equal(0, Store.SetAttributes(file.Id, new AttributeChange { Mode = 0x1ED, Uid = 7, Atime = 42, Mtime = 43 }, now, out var updated));
+        Assert.Equal(FileModes.Regular | 0x1ED, updated.Mode);
+        Assert.Equal(7, updated.Uid);
+        Assert.Equal(1, updated.Gid);
+        Assert.Equal(42, updated.Atime);
+        Assert.Equal(43, updated.Mtime);
+        Assert.Equal(now, updated.Ctime);
+        Assert.Equal(updated.Mode, Store.GetInode(file.Id)!.Mode);
+        Assert.Equal(Errno.ENOENT, Store.SetAttributes(999_999, new AttributeChange(), Tick(), out _));
+    }
+
+    [Fact]
+    public void Xattrs_honour_create_and_replace_flags()
+    {
+        Store.Create(Root, N("f"), new NewNode(FileMode, 0, 0), Tick(), out var file);
+        Assert.Equal(Errno.ENODATA, Store.GetXattr(file.Id, N("user.a"), out _));
+        Assert.Equal(Errno.ENODATA, Store.SetXattr(file.Id, N("user.a"), [1], XattrFlags.Replace, Tick()));
+        Assert.Equal(0, Store.SetXattr(file.Id, N("user.a"), [1, 2], XattrFlags.Create, Tick()));
+        Assert.Equal(Errno.EEXIST, Store.SetXattr(file.Id, N("user.a"), [3], XattrFlags.Create, Tick()));
+        Assert.Equal(0, Store.SetXattr(file.Id, N("user.a"), [], XattrFlags.Replace, Tick()));
+        Assert.Equal(0, Store.GetXattr(file.Id, N("user.a"), out var value));
+        Assert.Empty(value);
+        Assert.Equal(0, Store.SetXattr(file.Id, N("user.b"), [0, 255], XattrFlags.None, Tick()));
+        Store.ListXattrs(file.Id, out var names);
+        Assert.Equal(["user.a", "user.b"], names.Select(n => Encoding.UTF8.GetString(n)));
+        Assert.Equal(0, Store.RemoveXattr(file.Id, N("user.a"), Tick()));
+        Assert.Equal(Errno.ENODATA, Store.RemoveXattr(file.Id, N("user.a"), Tick()));
+    }
+
+    [Fact]
+    public void Content_commits_count_references_and_report_unreferenced_caps()
+    {
+        Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
+        Store.Create(Root, N("b"), new NewNode(FileMode, 0, 0), Tick(), out var b);
+        Assert.Equal(0, Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-x", 10), new(1, "cap-y", 5)], long.MaxValue, 15, 100, 100), out var updated, out var freed));
+        Assert.Equal(15, updated.Size);
+        Assert.Equal(1, updated.Version);
+        Assert.Empty(freed);
+        // b shares cap-x (a copy by reference).
+        Store.CommitContent(b.Id, new ContentCommit([new(0, "cap-x", 10)], long.MaxValue, 10, 100, 100), out _, out freed);
+        Assert.Empty(freed);
+        // a replaces block 0 and is truncated to one block: cap-y is now garbage, cap-x is still b's.
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-z", 3)], 1, 3, 101, 101), out updated, out freed);
+        Assert.Equal(["cap-y"], freed);
+        Assert.Equal([new BlockRef(0, "cap-z", 3)], Store.GetBlocks(a.Id));
+        Assert.False(Store.IsUnreferenced("cap-x"));
+        Assert.True(Store.IsUnreferenced("cap-y"));
+        // A hole punched in b drops its last reference to cap-x.
+        Store.CommitContent(b.Id, new ContentCommit([new(0, null, 0)], long.MaxValue, 10, 102, 102), out _, out freed);
+        Assert.Equal(["cap-x"], freed);
+        Assert.Empty(Store.GetBlocks(b.Id));
+    }
+
+    [Fact]
+    public void A_cap_moving_between_blocks_is_never_reported_unreferenced()
+    {
+        Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-1", 4), new(1, "cap-2", 4)], long.MaxValue, 8, 1, 1), out _, out _);
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-2", 4), new(1, "cap-1", 4)], long.MaxValue, 8, 2, 2), out _, out var freed);
+        Assert.Empty(freed);
+    }
+
+    [Fact]
+    public void Deleting_an_inode_needs_it_unlinked_and_frees_its_content()
+    {
+        Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
+        Store.SetXattr(a.Id, N("user.k"), [1], XattrFlags.None, Tick());
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-d", 4)], long.MaxValue, 4, 1, 1), out _, out _);
+        Assert.Equal(Errno.EBUSY, Store.DeleteInode(a.Id, out _));
+        Store.Unlink(Root, N("a"), Tick(), out _);
+        Assert.Equal([a.Id], Store.OrphanInodes());
+        Assert.Equal(0, Store.DeleteInode(a.Id, out var freed));
+        Assert.Equal(["cap-d"], freed);
+        Assert.Null(Store.GetInode(a.Id));
+        Assert.Empty(Store.OrphanInodes());
+        Assert.Equal(Errno.ENOENT, Store.DeleteInode(a.Id, out _));
+    }
+
+    [Fact]
+    public void Usage_counts_inodes_and_bytes()
+    {
+        Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-u", 1000)], long.MaxValue, 1000, 1, 1), out _, out _);
+        var usage = Store.Usage();
+        Assert.Equal(2, usage.Inodes);
+        Assert.Equal(1000, usage.Bytes);
+    }
+
+    [Fact]
+    public void Concurrent_creates_of_one_name_have_exactly_one_winner()
+    {
+        var results = new int[16];
+        Parallel.For(0, results.Length, i => results[i] = Store.Create(Root, N("race"), new NewNode(FileMode, 0, 0), Tick(), out _));
+        Assert.Equal(1, results.Count(r => r == 0));
+        Assert.All(results.Where(r => r != 0), r => Assert.Equal(Errno.EEXIST, r));
+    }
+
+    private long Tick() => Interlocked.Add(ref _clock, 1000);
+
+    private static byte[] N(string name) => Encoding.UTF8.GetBytes(name);
+}
+
+public sealed class SqliteMetaStoreTests : MetaStoreConformance
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("truckeefs-meta-").FullName;
+
+    protected override IMetaStore CreateStore(long now) => new SqlMetaStore(new SqliteDialect(Path.Combine(_directory, "m.db")), now, 0, 0);
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public void Reopening_keeps_the_identity_and_does_not_migrate_twice()
+    {
+        string id;
+        using (var first = CreateStore(1)) id = first.FilesystemId;
+        using var second = CreateStore(2);
+        Assert.Equal(id, second.FilesystemId);
+        Assert.NotNull(second.GetInode(1));
+    }
+}
