@@ -168,16 +168,27 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
 
     public override void OpenDir(FuseRequest request, ulong inode, FuseFileInfo file)
     {
-        var status = vfs.OpenDirectory((long)inode);
-        if (status != 0) request.ReplyError(status);
-        else request.ReplyOpen(file);
+        var status = vfs.OpenDirectory((long)inode, out var handle);
+        if (status != 0)
+        {
+            request.ReplyError(status);
+            return;
+        }
+        file.Handle = handle;
+        request.ReplyOpen(file);
+    }
+
+    public override void ReleaseDir(FuseRequest request, ulong inode, FuseFileInfo file)
+    {
+        vfs.ReleaseDirectory(file.Handle);
+        request.ReplyError(0);
     }
 
     public override void ReadDir(FuseRequest request, ulong inode, ulong size, long offset, FuseFileInfo file) =>
-        ReadDirectory(request, inode, size, offset, plus: false);
+        ReadDirectory(request, file.Handle, size, offset, plus: false);
 
     public override void ReadDirPlus(FuseRequest request, ulong inode, ulong size, long offset, FuseFileInfo file) =>
-        ReadDirectory(request, inode, size, offset, plus: true);
+        ReadDirectory(request, file.Handle, size, offset, plus: true);
 
     public override void FsyncDir(FuseRequest request, ulong inode, bool dataOnly, FuseFileInfo file)
     {
@@ -228,10 +239,10 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
             else r.ReplyWrite((ulong)result.Count);
         });
 
-    private void ReadDirectory(FuseRequest request, ulong inode, ulong size, long offset, bool plus)
+    private void ReadDirectory(FuseRequest request, ulong handle, ulong size, long offset, bool plus)
     {
-        // Names average well over 16 bytes of record each: ask for no more than could fit.
-        var status = vfs.ReadDirectory((long)inode, offset, (int)Math.Max(2, size / 32), out var entries);
+        // A directory record takes at least 24 bytes: ask for no more than could fit.
+        var status = vfs.ReadDirectory(handle, offset, (int)Math.Max(2, size / 24), out var entries);
         if (status != 0)
         {
             request.ReplyError(status);

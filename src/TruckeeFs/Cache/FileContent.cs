@@ -18,7 +18,6 @@ internal sealed class FileContent : IDisposable
     private readonly long _inode;
     private readonly long _blockSize;
     private readonly ContentServices _services;
-    private readonly string _stagingDirectory;
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly Dictionary<long, BlockRef> _committed = [];
     private readonly SortedDictionary<long, StagedBlock> _staged = [];
@@ -31,7 +30,6 @@ internal sealed class FileContent : IDisposable
         _inode = inode;
         _services = services;
         _blockSize = services.BlockSize;
-        _stagingDirectory = services.StagingDirectory(inode);
         foreach (var block in blocks) _committed[block.Index] = block;
         Size = attributes.Size;
         Mtime = attributes.Mtime;
@@ -254,13 +252,10 @@ internal sealed class FileContent : IDisposable
     public void Dispose()
     {
         foreach (var staged in _staged.Values) staged.Close(durable: false);
+        // Uncommitted blocks (a commit failed) stay on disk for the next open or mount to retry.
+        if (_staged.Count > 0) _services.AddLeftovers(_inode);
         foreach (var handle in _cleanHandles.Values) handle.Dispose();
         _cleanHandles.Clear();
-        if (_staged.Count == 0 && Directory.Exists(_stagingDirectory))
-        {
-            try { Directory.Delete(_stagingDirectory); }
-            catch (IOException) { /* a concurrent opener staged a block again: keep it */ }
-        }
         _lock.Dispose();
     }
 
@@ -298,8 +293,7 @@ internal sealed class FileContent : IDisposable
     private async ValueTask<StagedBlock> StageAsync(long index, bool overwritesAll)
     {
         if (_staged.TryGetValue(index, out var staged)) return staged;
-        Directory.CreateDirectory(_stagingDirectory);
-        staged = StagedBlock.Create(Path.Combine(_stagingDirectory, index.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        staged = StagedBlock.Create(_services.StagedPath(_inode, index));
         if (!overwritesAll && CommittedBlock(index) is { } block)
         {
             var handle = await CleanHandleAsync(block.Cap!).ConfigureAwait(false);
@@ -325,17 +319,11 @@ internal sealed class FileContent : IDisposable
         return handle;
     }
 
-    /// <summary>Blocks staged before a crash are part of the file: the file's size covers them.</summary>
+    /// <summary>Blocks staged before a crash or a failed commit are part of the file: its size covers them.</summary>
     private void RecoverStagedBlocks()
     {
-        if (!Directory.Exists(_stagingDirectory)) return;
-        foreach (var path in Directory.EnumerateFiles(_stagingDirectory))
+        foreach (var (index, path) in _services.LeftoverBlocks(_inode))
         {
-            if (!long.TryParse(Path.GetFileName(path), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index))
-            {
-                File.Delete(path);
-                continue;
-            }
             var staged = StagedBlock.Open(path);
             _staged[index] = staged;
             Size = Math.Max(Size, index * _blockSize + staged.Length);

@@ -59,7 +59,8 @@ internal static class Schema
     /// <summary>Brings the database up to date; creates the root directory and identity on first use.</summary>
     public static void Migrate(SqlDialect dialect, long now, long rootUid, long rootGid)
     {
-        using var connection = dialect.Open();
+        using var lease = dialect.Rent();
+        var connection = lease.Connection;
         connection.Execute(dialect.Expand("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL) {table_options}"));
         var version = connection.ExecuteScalar<long?>("SELECT MAX(version) FROM schema_version") ?? 0;
         if (version > LatestVersion)
@@ -69,7 +70,6 @@ internal static class Schema
         {
             foreach (var statement in Migrations[next - 1])
                 ExecuteIgnoringExisting(connection, dialect.Expand(statement));
-            using var writer = dialect.EnterWrite();
             using var transaction = dialect.BeginWrite(connection);
             if (next == 1) CreateRoot(connection, transaction, now, rootUid, rootGid);
             connection.Execute("INSERT INTO schema_version (version) VALUES (@next)", new { next }, transaction);

@@ -34,14 +34,11 @@ public abstract class SqlDialect
     /// </summary>
     public abstract string Upsert(string table, string columns, string values, string keyColumns, string updates);
 
-    /// <summary>Opens a connection ready for use.</summary>
-    public abstract DbConnection Open();
+    /// <summary>A connection for one operation; disposing the lease gives it back.</summary>
+    public abstract ConnectionLease Rent();
 
     /// <summary>Begins a transaction that will write (taking the engine's write lock up front where it has one).</summary>
     public abstract DbTransaction BeginWrite(DbConnection connection);
-
-    /// <summary>Held around each write transaction: serializes writers in process where the engine wants that.</summary>
-    public virtual IDisposable? EnterWrite() => null;
 
     /// <summary>Whether <paramref name="exception"/> is a transient conflict (deadlock, busy) worth retrying the whole transaction for.</summary>
     public abstract bool IsTransientConflict(Exception exception);
@@ -58,4 +55,12 @@ public abstract class SqlDialect
         .Replace("{blob}", BlobType, StringComparison.Ordinal)
         .Replace("{cap}", CapType, StringComparison.Ordinal)
         .Replace("{table_options}", TableOptions, StringComparison.Ordinal);
+}
+
+/// <summary>A connection lent for one operation.</summary>
+public readonly struct ConnectionLease(DbConnection connection, Action<DbConnection> giveBack) : IDisposable
+{
+    public DbConnection Connection => connection;
+
+    public void Dispose() => giveBack(connection);
 }

@@ -59,8 +59,8 @@ public sealed partial class SqlMetaStore : IMetaStore
 
     public void Sync() => Run(() =>
     {
-        using var connection = _dialect.Open();
-        _dialect.Sync(connection);
+        using var lease = _dialect.Rent();
+        _dialect.Sync(lease.Connection);
         return 0;
     });
 
@@ -81,17 +81,16 @@ public sealed partial class SqlMetaStore : IMetaStore
 
     private T Read<T>(Func<DbConnection, T> body) => Run(() =>
     {
-        using var connection = _dialect.Open();
-        return body(connection);
+        using var lease = _dialect.Rent();
+        return body(lease.Connection);
     });
 
     /// <summary>Runs <paramref name="body"/> in a write transaction, committed only if it returns 0.</summary>
     private int Write(Func<DbConnection, DbTransaction, int> body) => Run(() =>
     {
-        using var connection = _dialect.Open();
-        using var writer = _dialect.EnterWrite();
-        using var transaction = _dialect.BeginWrite(connection);
-        var result = body(connection, transaction);
+        using var lease = _dialect.Rent();
+        using var transaction = _dialect.BeginWrite(lease.Connection);
+        var result = body(lease.Connection, transaction);
         if (result == 0) transaction.Commit();
         else transaction.Rollback();
         return result;

@@ -5,36 +5,46 @@ using Microsoft.Data.Sqlite;
 namespace TruckeeFs.Meta;
 
 /// <summary>
-/// The embedded metadata database: one SQLite file in WAL mode. Writers are serialized in
-/// process (SQLite allows one writer at a time anyway, and waiting on a lock is cheaper than
-/// SQLite's busy retries); readers run concurrently with them.
+/// The embedded metadata database: one SQLite file in WAL mode, used through one connection
+/// that operations take turns on. SQLite runs one writer at a time anyway, and each statement
+/// takes microseconds, so turns cost less than a pool of connections and their file locking;
+/// the connection holds the database exclusively, which also keeps a second mount off it.
 /// </summary>
-public sealed class SqliteDialect : SqlDialect
+public sealed class SqliteDialect : SqlDialect, IDisposable
 {
-    private readonly string _connectionString;
+    private readonly SqliteConnection _connection;
+    private readonly Lock _turn = new();
+    private readonly Action<DbConnection> _endTurn;
     private readonly string _path;
 
     public SqliteDialect(string path)
     {
         SQLitePCL.Batteries_V2.Init();
+        _endTurn = _ => _turn.Exit();
         _path = Path.GetFullPath(path);
-        _connectionString = new SqliteConnectionStringBuilder
+        var connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = _path,
             Mode = SqliteOpenMode.ReadWriteCreate,
             Cache = SqliteCacheMode.Private,
-            Pooling = true,
+            Pooling = false,
         }.ToString();
-        using var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        using var command = connection.CreateCommand();
-        // WAL is persistent in the file; readers never block the writer and vice versa.
-        command.CommandText = "PRAGMA journal_mode=WAL;";
-        command.ExecuteNonQuery();
+        _connection = new SqliteConnection(connectionString);
+        _connection.Open();
+        using var command = _connection.CreateCommand();
+        // WAL with synchronous=NORMAL is durable against crashes of the mount process; only a
+        // power loss can drop the last transactions (fsync checkpoints them), never corrupt the file.
+        command.CommandText = "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;";
+        try
+        {
+            command.ExecuteNonQuery();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 5)
+        {
+            _connection.Dispose();
+            throw new MetaStoreException($"metadata database {_path} is in use by another truckeefs process");
+        }
     }
-
-    /// <summary>Write transactions take this lock; see the class comment.</summary>
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
 
     public override string AutoIncrementKey => "INTEGER PRIMARY KEY AUTOINCREMENT";
     public override string NameType => "BLOB";
@@ -48,26 +58,14 @@ public sealed class SqliteDialect : SqlDialect
     public override string Upsert(string table, string columns, string values, string keyColumns, string updates) =>
         $"INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({keyColumns}) DO UPDATE SET {updates}";
 
-    public override DbConnection Open()
+    public override ConnectionLease Rent()
     {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        using var command = connection.CreateCommand();
-        // NORMAL in WAL mode is durable against process crashes (the mount being killed); only
-        // a power loss can drop the last transactions, never corrupt the database.
-        command.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=30000;";
-        command.ExecuteNonQuery();
-        return connection;
+        _turn.Enter();
+        return new ConnectionLease(_connection, _endTurn);
     }
 
     public override DbTransaction BeginWrite(DbConnection connection) =>
         ((SqliteConnection)connection).BeginTransaction(IsolationLevel.Serializable, deferred: false);
-
-    public override IDisposable EnterWrite()
-    {
-        _writeLock.Wait();
-        return new Releaser(_writeLock);
-    }
 
     /// <summary>
     /// Commits with synchronous=NORMAL reach the WAL but not stable storage; a checkpoint syncs
@@ -83,13 +81,5 @@ public sealed class SqliteDialect : SqlDialect
     public override bool IsTransientConflict(Exception exception) =>
         exception is SqliteException { SqliteErrorCode: 5 or 6 }; // SQLITE_BUSY, SQLITE_LOCKED
 
-    private sealed class Releaser(SemaphoreSlim semaphore) : IDisposable
-    {
-        private int _released;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _released, 1) == 0) semaphore.Release();
-        }
-    }
+    public void Dispose() => _connection.Dispose();
 }

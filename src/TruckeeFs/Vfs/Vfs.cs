@@ -49,19 +49,16 @@ public sealed partial class Vfs : IAsyncDisposable
     /// </summary>
     public async Task RecoverAsync()
     {
-        if (Directory.Exists(_content.StagingRoot))
+        foreach (var inode in _content.ScanLeftovers())
         {
-            foreach (var directory in Directory.EnumerateDirectories(_content.StagingRoot))
+            if (_meta.GetInode(inode) is not { IsRegular: true } attributes)
             {
-                if (!long.TryParse(Path.GetFileName(directory), out var inode) || _meta.GetInode(inode) is not { IsRegular: true } attributes)
-                {
-                    Directory.Delete(directory, recursive: true);
-                    continue;
-                }
-                using var content = new FileContent(inode, attributes, _meta.GetBlocks(inode), _content);
-                var status = await content.CommitAsync(durable: true).ConfigureAwait(false);
-                Log.RecoveredStaged(_log, inode, status);
+                foreach (var (_, path) in _content.LeftoverBlocks(inode)) File.Delete(path);
+                continue;
             }
+            using var content = new FileContent(inode, attributes, _meta.GetBlocks(inode), _content);
+            var status = await content.CommitAsync(durable: true).ConfigureAwait(false);
+            Log.RecoveredStaged(_log, inode, status);
         }
         foreach (var orphan in _meta.OrphanInodes())
             await ReclaimAsync(orphan).ConfigureAwait(false);
@@ -183,8 +180,10 @@ public sealed partial class Vfs : IAsyncDisposable
     private async Task ReclaimAsync(long inode)
     {
         var status = _meta.DeleteInode(inode, out var unreferenced);
-        var staging = _content.StagingDirectory(inode);
-        if (status == 0 && Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        if (status == 0)
+        {
+            foreach (var (_, path) in _content.LeftoverBlocks(inode)) File.Delete(path);
+        }
         _content.Collector.Discard(unreferenced);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
     }

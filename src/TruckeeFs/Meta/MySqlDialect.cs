@@ -1,0 +1,120 @@
+using System.Data;
+using System.Data.Common;
+using MySql.Data.MySqlClient;
+
+namespace TruckeeFs.Meta;
+
+/// <summary>Where a MySQL or MariaDB metadata database is and how to log in.</summary>
+public sealed record MySqlOptions
+{
+    public required string Host { get; init; }
+    public int Port { get; init; } = 3306;
+    public required string Database { get; init; }
+    public string User { get; init; } = "truckeefs";
+    public string? Password { get; init; }
+    public bool Ssl { get; init; }
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Reads "host" or "host:port" (an explicit port there wins over <paramref name="port"/>).</summary>
+    public static (string Host, int Port) ParseHost(string host, int port)
+    {
+        var colon = host.LastIndexOf(':');
+        if (colon > 0 && !host.Contains(']', StringComparison.Ordinal) == (host.IndexOf(':') == colon)
+            && int.TryParse(host.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var explicitPort))
+            return (host[..colon], explicitPort);
+        return (host, port);
+    }
+}
+
+/// <summary>
+/// MySQL 8 / MariaDB 10+ through MySql.Data, InnoDB tables. Names are VARBINARY so they compare
+/// as bytes; caps are ASCII with a binary collation. Writers lock the rows they read
+/// (SELECT ... FOR UPDATE); deadlocks, lock timeouts and lost unique-key races are retried.
+/// </summary>
+public sealed class MySqlDialect : SqlDialect
+{
+    private const int DuplicateKey = 1062;
+    private const int LockWaitTimeout = 1205;
+    private const int Deadlock = 1213;
+    private readonly string _connectionString;
+    private readonly MySqlOptions _options;
+
+    public MySqlDialect(MySqlOptions options)
+    {
+        _options = options;
+        var builder = new MySqlConnectionStringBuilder
+        {
+            Server = options.Host,
+            Port = (uint)options.Port,
+            Database = options.Database,
+            UserID = options.User,
+            Password = options.Password ?? "",
+            SslMode = options.Ssl ? MySqlSslMode.Required : MySqlSslMode.None,
+            ConnectionTimeout = (uint)Math.Max(1, options.ConnectTimeout.TotalSeconds),
+            DefaultCommandTimeout = (uint)Math.Max(1, options.ConnectTimeout.TotalSeconds),
+            Pooling = true,
+            MinimumPoolSize = 1,
+            MaximumPoolSize = 64,
+            CharacterSet = "utf8mb4",
+            AllowUserVariables = true,
+        };
+        _connectionString = builder.ConnectionString;
+        EnsureDatabase(builder);
+    }
+
+    public override string AutoIncrementKey => "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY";
+    public override string NameType => "VARBINARY(255)";
+    public override string BlobType => "LONGBLOB";
+    public override string CapType => "VARCHAR(512) CHARACTER SET ascii COLLATE ascii_bin";
+    public override string TableOptions => "ENGINE=InnoDB";
+    public override string LastInsertId => "LAST_INSERT_ID()";
+    public override string ForUpdate => " FOR UPDATE";
+    public override string Description => $"mysql {_options.Host}:{_options.Port}/{_options.Database}";
+
+    public override string Upsert(string table, string columns, string values, string keyColumns, string updates) =>
+        $"INSERT INTO {table} ({columns}) VALUES ({values}) ON DUPLICATE KEY UPDATE {updates}";
+
+    /// <summary>MySql.Data pools the physical connections; each operation takes one and closes it.</summary>
+    public override ConnectionLease Rent()
+    {
+        var connection = new MySqlConnection(_connectionString);
+        connection.Open();
+        return new ConnectionLease(connection, static c => c.Dispose());
+    }
+
+    // READ COMMITTED: locking reads see the newest rows and take no gap locks, so concurrent
+    // creates in one directory do not deadlock each other.
+    public override DbTransaction BeginWrite(DbConnection connection) =>
+        ((MySqlConnection)connection).BeginTransaction(IsolationLevel.ReadCommitted);
+
+    /// <summary>InnoDB makes each commit durable (innodb_flush_log_at_trx_commit=1).</summary>
+    public override void Sync(DbConnection connection)
+    {
+    }
+
+    public override bool IsTransientConflict(Exception exception) =>
+        exception is MySqlException { Number: Deadlock or LockWaitTimeout or DuplicateKey };
+
+    /// <summary>Creates the database on first use when the user may; otherwise it must exist.</summary>
+    private static void EnsureDatabase(MySqlConnectionStringBuilder builder)
+    {
+        var database = builder.Database;
+        var server = new MySqlConnectionStringBuilder(builder.ConnectionString) { Database = "" };
+        try
+        {
+            using var connection = new MySqlConnection(server.ConnectionString);
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = $"CREATE DATABASE IF NOT EXISTS `{database.Replace("`", "``", StringComparison.Ordinal)}`";
+            command.ExecuteNonQuery();
+        }
+        catch (MySqlException e) when (e.Number is 1044 or 1045 or 1227)
+        {
+            // No right to create databases: the administrator made it, or opening it will say what is wrong.
+        }
+        catch (MySqlException e)
+        {
+            throw new MetaStoreException($"metadata database mysql {builder.Server}:{builder.Port} is unreachable: {e.Message}", e);
+        }
+    }
+}
