@@ -20,7 +20,10 @@ public sealed partial class Vfs
         return 0;
     }
 
-    /// <summary>Opens a regular file; O_TRUNC empties it (the caller checked write access).</summary>
+    /// <summary>
+    /// Opens a regular file. O_TRUNC empties it whatever the access mode, as Linux does (the
+    /// kernel has checked write permission for it).
+    /// </summary>
     public async ValueTask<(int Status, ulong Handle)> OpenAsync(long inode, int flags)
     {
         var row = _meta.GetInode(inode);
@@ -28,7 +31,7 @@ public sealed partial class Vfs
         if (row.IsDirectory) return (Errno.EISDIR, 0);
         if (!row.IsRegular) return (Errno.ENXIO, 0);
         var handle = OpenHandle(row, flags);
-        if ((flags & OpenFlags.Truncate) != 0 && (flags & OpenFlags.AccessMask) != OpenFlags.ReadOnly)
+        if ((flags & OpenFlags.Truncate) != 0)
         {
             var content = _handles[handle].Content;
             await content.TruncateAsync(0, Now()).ConfigureAwait(false);

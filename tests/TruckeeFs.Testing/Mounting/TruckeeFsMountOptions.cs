@@ -28,9 +28,16 @@ public sealed class TruckeeFsMountOptions
     public TimeSpan MountTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// The program to start: by default the <c>truckeefs</c> apphost that the test project's
-    /// reference to the CLI project copies next to the test assembly. The fixture's own tests
-    /// point it at a stand-in that mounts bindfs.
+    /// The program to start: by default the <c>truckeefs</c> apphost in the CLI project's own
+    /// build output (the build records where; a copy beside the tests would run with the test
+    /// host's dependencies instead of its own). The fixture's own tests point it at a stand-in
+    /// that mounts bindfs.
     /// </summary>
-    public string Executable { get; init; } = Path.Combine(AppContext.BaseDirectory, "truckeefs");
+    public string Executable { get; init; } = DefaultExecutable;
+
+    /// <summary>The CLI project's build output, recorded by this assembly's build.</summary>
+    public static string DefaultExecutable { get; } =
+        typeof(TruckeeFsMountOptions).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>()
+            .Single(a => a.Key == "TruckeeFsExecutable").Value!;
 }
