@@ -287,7 +287,11 @@ public enum FuseCapabilities : uint
     WritebackCache = 1u << 16,
     /// <summary>open may fail with ENOSYS to mean "always succeeds".</summary>
     NoOpenSupport = 1u << 17,
-    /// <summary>Parallel lookups and readdirs in one directory.</summary>
+    /// <summary>
+    /// Parallel lookups and readdirs in one directory. libfuse 3.14 reports it wanted but never
+    /// passes it to the kernel (fixed upstream by libfuse PR #861, after 3.14), so with 3.14 the
+    /// kernel serializes them per directory whatever Want says.
+    /// </summary>
     ParallelDirops = 1u << 18,
     /// <summary>POSIX ACLs.</summary>
     PosixAcl = 1u << 19,
