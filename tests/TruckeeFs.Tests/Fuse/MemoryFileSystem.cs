@@ -46,6 +46,10 @@ internal sealed class MemoryFileSystem : FuseOperations
     public HashSet<int> SleepingThreads { get; } = [];
     public int ReadDirCalls;
     public int ReadDirPlusCalls;
+
+    /// <summary>Listing replies that ended because the next entry did not fit.</summary>
+    public int FullReplies;
+    public ulong LargestReadDirSize;
     public uint ProtocolMajor;
     public FuseCapabilities Capable;
     public FuseCapabilities Want;
@@ -227,6 +231,7 @@ internal sealed class MemoryFileSystem : FuseOperations
     public override void ReadDir(FuseRequest request, ulong inode, ulong size, long offset, FuseFileInfo file)
     {
         Interlocked.Increment(ref ReadDirCalls);
+        LargestReadDirSize = Math.Max(LargestReadDirSize, size);
         var buffer = new FuseDirectoryBuffer(size);
         lock (_gate)
         {
@@ -235,6 +240,7 @@ internal sealed class MemoryFileSystem : FuseOperations
             {
                 if (!buffer.TryAdd(request, Encoding.UTF8.GetBytes(entries[i].Name), Stat(entries[i].Node), i + 1))
                 {
+                    Interlocked.Increment(ref FullReplies);
                     break;
                 }
             }
@@ -246,6 +252,7 @@ internal sealed class MemoryFileSystem : FuseOperations
     public override void ReadDirPlus(FuseRequest request, ulong inode, ulong size, long offset, FuseFileInfo file)
     {
         Interlocked.Increment(ref ReadDirPlusCalls);
+        LargestReadDirSize = Math.Max(LargestReadDirSize, size);
         var buffer = new FuseDirectoryBuffer(size);
         lock (_gate)
         {
@@ -254,6 +261,7 @@ internal sealed class MemoryFileSystem : FuseOperations
             {
                 if (!buffer.TryAddPlus(request, Encoding.UTF8.GetBytes(entries[i].Name), Entry(entries[i].Node), i + 1))
                 {
+                    Interlocked.Increment(ref FullReplies);
                     break;
                 }
             }

@@ -45,6 +45,22 @@ public sealed class SessionTests
         Assert.False(mount.FileSystem.Want.HasFlag(FuseCapabilities.ReaddirPlus));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Lists_a_directory_larger_than_one_reply(bool readdirPlus)
+    {
+        using var mount = new TestMount(readdirPlus);
+        // Plain entries take 64 bytes here and the kernel asks for up to 32 KiB per call.
+        var names = Enumerable.Range(0, 1000).Select(i => $"a-rather-long-file-name-number-{i:D4}.txt").ToList();
+        names.ForEach(name => File.Create(mount[name]).Dispose());
+
+        var listed = Directory.GetFiles(mount.Path).Select(Path.GetFileName).ToList();
+
+        Assert.Equal(names.Concat(ExpectedListing).Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
+        Assert.True(mount.FileSystem.FullReplies > 0, $"largest readdir size {mount.FileSystem.LargestReadDirSize}");
+    }
+
     [Fact]
     public void A_missing_file_is_ENOENT()
     {
@@ -250,6 +266,32 @@ public sealed class SessionTests
             Assert.False(session.IsMounted);
             Assert.False(TestMount.IsMounted(directory.FullName));
             Assert.Throws<InvalidOperationException>(() => session.Run());
+        }
+        finally
+        {
+            if (TestMount.IsMounted(directory.FullName))
+            {
+                TestMount.Fusermount("-u", "-z", directory.FullName);
+            }
+
+            directory.Delete();
+        }
+    }
+
+    [Fact]
+    public void Dispose_before_Run_unmounts()
+    {
+        var directory = Directory.CreateTempSubdirectory("fusetest-");
+        try
+        {
+            var session = new FuseSession(new MemoryFileSystem(readdirPlus: true), TestMount.Options);
+            session.Mount(directory.FullName);
+
+            session.Dispose();
+
+            Assert.False(session.IsMounted);
+            Assert.False(TestMount.IsMounted(directory.FullName));
+            Assert.Throws<ObjectDisposedException>(() => session.Run());
         }
         finally
         {
