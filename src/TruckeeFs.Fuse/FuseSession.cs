@@ -209,7 +209,8 @@ public sealed unsafe partial class FuseSession : IDisposable
     /// <summary>
     /// Asks the kernel to drop cached data of <paramref name="inode"/>: its attributes, and the
     /// page cache from <paramref name="offset"/> for <paramref name="length"/> bytes (0 = to the
-    /// end; a negative offset drops only the attributes).
+    /// end; a negative offset drops only the attributes). With writeback caching this first
+    /// waits for the inode's dirty pages to be written back.
     /// </summary>
     /// <returns>0, or a negative errno (-ENOENT when the kernel does not know the inode).</returns>
     public int NotifyInvalidateInode(ulong inode, long offset, long length)
@@ -226,14 +227,17 @@ public sealed unsafe partial class FuseSession : IDisposable
     }
 
     /// <summary>
-    /// Asks the kernel to forget the name <paramref name="name"/> in <paramref name="parent"/>.
-    /// Must not be called from the request that looks the name up (the kernel holds the directory).
+    /// Asks the kernel to forget the name <paramref name="name"/> in <paramref name="parent"/>
+    /// and the parent's attributes. Must not be called while answering, or while holding a lock
+    /// needed to answer, a related operation (lookup, mknod, mkdir, symlink, link, create, unlink,
+    /// rmdir, rename on <paramref name="parent"/>; setattr, xattr changes or readdir on the
+    /// entry): the kernel holds the locks that operation took, and the call deadlocks.
     /// </summary>
     /// <returns>0, or a negative errno (-ENOENT when the kernel has no such entry cached).</returns>
     public int NotifyInvalidateEntry(ulong parent, ReadOnlySpan<byte> name)
     {
-        var se = BeginNotify();
         var z = Native.NulTerminate(name, stackalloc byte[Native.NameScratch], out var rented);
+        var se = BeginNotify();
         try
         {
             fixed (byte* cName = z)
@@ -243,20 +247,21 @@ public sealed unsafe partial class FuseSession : IDisposable
         }
         finally
         {
-            Native.Return(rented);
             EndNotify();
+            Native.Return(rented);
         }
     }
 
     /// <summary>
     /// Tells the kernel that <paramref name="name"/> in <paramref name="parent"/>, naming
-    /// <paramref name="child"/>, was deleted (invalidates the entry and the child's cached state).
+    /// <paramref name="child"/>, was deleted: as <see cref="NotifyInvalidateEntry"/> (with the
+    /// same deadlock rule), and inotify watchers of the entry learn of the deletion.
     /// </summary>
     /// <returns>0, or a negative errno (-ENOENT when the kernel has no such entry cached).</returns>
     public int NotifyDelete(ulong parent, ulong child, ReadOnlySpan<byte> name)
     {
-        var se = BeginNotify();
         var z = Native.NulTerminate(name, stackalloc byte[Native.NameScratch], out var rented);
+        var se = BeginNotify();
         try
         {
             fixed (byte* cName = z)
@@ -266,8 +271,8 @@ public sealed unsafe partial class FuseSession : IDisposable
         }
         finally
         {
-            Native.Return(rented);
             EndNotify();
+            Native.Return(rented);
         }
     }
 

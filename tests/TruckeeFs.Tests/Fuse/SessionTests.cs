@@ -279,6 +279,32 @@ public sealed class SessionTests
     }
 
     [Fact]
+    public void Options_reach_the_mount_with_commas_quoted()
+    {
+        var directory = Directory.CreateTempSubdirectory("fusetest-");
+        try
+        {
+            using var session = new FuseSession(new MemoryFileSystem(readdirPlus: true), ["fsname=fuse,test", "subtype=memfs", "default_permissions"]);
+            session.Mount(directory.FullName);
+
+            var fields = TestMount.MountInfo(directory.FullName)!;
+            var separator = Array.IndexOf(fields, "-");
+            Assert.Equal("fuse.memfs", fields[separator + 1]);
+            Assert.Equal("fuse,test", fields[separator + 2]);
+            Assert.Contains("default_permissions", fields[separator + 3].Split(','));
+        }
+        finally
+        {
+            if (TestMount.IsMounted(directory.FullName))
+            {
+                TestMount.Fusermount("-u", "-z", directory.FullName);
+            }
+
+            directory.Delete();
+        }
+    }
+
+    [Fact]
     public void Dispose_before_Run_unmounts()
     {
         var directory = Directory.CreateTempSubdirectory("fusetest-");

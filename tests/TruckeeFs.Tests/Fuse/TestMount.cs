@@ -80,8 +80,11 @@ internal sealed class TestMount : IDisposable
     }
 
     /// <summary>Whether <paramref name="path"/> is a mountpoint in this process's mount namespace.</summary>
-    public static bool IsMounted(string path) =>
-        File.ReadLines("/proc/self/mountinfo").Any(line => line.Split(' ')[4] == path);
+    public static bool IsMounted(string path) => MountInfo(path) is not null;
+
+    /// <summary>The /proc/self/mountinfo fields of the mount on <paramref name="path"/>, if any.</summary>
+    public static string[]? MountInfo(string path) =>
+        File.ReadLines("/proc/self/mountinfo").Select(line => line.Split(' ')).LastOrDefault(fields => fields[4] == path);
 
     public static int Fusermount(params string[] arguments)
     {
