@@ -7,20 +7,36 @@ namespace TruckeeFs.Testing.Servers;
 /// A real server started from its Debian binary for tests: bound to 127.0.0.1 on a free port, with
 /// its data in a temporary folder. <see cref="Stop"/> and <see cref="Start"/> take it down and
 /// bring it back on the same port and data, so a test can cause an outage under a live client;
+/// <see cref="Freeze"/> and <see cref="Thaw"/> make it hang and recover;
 /// <see cref="Dispose"/> kills it and deletes the folder. Servers never outlive the test process.
 ///
 /// The <c>Shared</c> instance of each kind serves a whole test run (tests isolate themselves by
-/// database or key prefix) and refuses Stop, Start and Dispose; tests that cause outages start
+/// database or key prefix) and refuses Stop, Start, Freeze, Thaw and Dispose; tests that cause outages start
 /// their own with <c>StartNew</c>.
-/// Threading: members may be called from any thread; Stop, Start and Dispose are serialized.
+/// Threading: members may be called from any thread; Stop, Start, Freeze, Thaw and Dispose are serialized.
 /// </summary>
 public abstract class LoopbackServer : IDisposable
 {
     private const int PortAttempts = 3;
+
     private readonly Lock _gate = new();
     private readonly bool _isShared;
     private ServerProcess? _process;
     private bool _destroyed;
+
+    /// <summary>
+    /// Test code drives servers synchronously (starting them, polling them, MySql.Data's
+    /// blocking calls) and xunit runs tests on thread-pool threads, while StackExchange.Redis 1.x
+    /// and every async continuation need pool threads to make progress. The pool adds threads
+    /// only about twice a second beyond its minimum (the core count), so a few blocked tests
+    /// stalled Redis replies past their timeouts. Headroom for the whole test process fixes that.
+    /// </summary>
+    static LoopbackServer()
+    {
+        const int TestThreads = 64;
+        ThreadPool.GetMinThreads(out var workers, out var completionPorts);
+        if (workers < TestThreads) ThreadPool.SetMinThreads(TestThreads, completionPorts);
+    }
 
     private protected LoopbackServer(string kind, bool isShared)
     {
@@ -65,6 +81,15 @@ public abstract class LoopbackServer : IDisposable
         }
     }
 
+    /// <summary>
+    /// Suspends the server (SIGSTOP): its connections stay open but nothing is answered, as
+    /// with a hung or cut-off host, so a test can see its client's timeouts. <see cref="Thaw"/> resumes it.
+    /// </summary>
+    public void Freeze() => Signal(nameof(Freeze), Libc.SigStop);
+
+    /// <summary>Resumes a server suspended by <see cref="Freeze"/>.</summary>
+    public void Thaw() => Signal(nameof(Thaw), Libc.SigCont);
+
     /// <summary>Kills the server and deletes its folder.</summary>
     public void Dispose()
     {
@@ -95,7 +120,7 @@ public abstract class LoopbackServer : IDisposable
                 try
                 {
                     process.Start(IsReady);
-                    lock (_gate) _process = process;
+                    lock (_gate) Volatile.Write(ref _process, process);
                     return;
                 }
                 catch (ServerStartException) when (port == 0 && attempt < PortAttempts && IsBusy(Port))
@@ -111,7 +136,14 @@ public abstract class LoopbackServer : IDisposable
         }
     }
 
-    /// <summary>Kills the server and deletes its folder, shared or not; used at process exit too.</summary>
+    /// <summary>
+    /// At process exit: sends SIGKILL without waiting, taking no lock (a test may be stuck
+    /// holding it) and using no <see cref="System.Diagnostics.Process"/> member (they can block
+    /// while the runtime shuts down).
+    /// </summary>
+    internal void KillAtExit() => Volatile.Read(ref _process)?.KillAtExit();
+
+    /// <summary>Kills the server and deletes its folder, shared or not.</summary>
     internal void Destroy()
     {
         lock (_gate)
@@ -121,6 +153,17 @@ public abstract class LoopbackServer : IDisposable
             _process?.Kill();
             ServerDirectories.Delete(WorkingDirectory);
             ServerRegistry.Untrack(this);
+        }
+    }
+
+    private void Signal(string operation, int signal)
+    {
+        lock (_gate)
+        {
+            RefuseIfShared(operation);
+            ObjectDisposedException.ThrowIf(_destroyed, this);
+            if (_process is null) throw new InvalidOperationException("The server is not running.");
+            _process.Signal(signal);
         }
     }
 

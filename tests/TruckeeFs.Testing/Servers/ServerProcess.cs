@@ -20,6 +20,7 @@ internal sealed class ServerProcess
     private readonly int _port;
     private readonly Queue<string> _output = new();
     private Process? _process;
+    private int _pid;
 
     public ServerProcess(string binary, IReadOnlyList<string> arguments, string workingDirectory, int port)
     {
@@ -40,6 +41,7 @@ internal sealed class ServerProcess
     {
         _process?.Dispose();
         _process = ProcessLauncher.Start(_binary, _arguments, _workingDirectory, Remember);
+        Volatile.Write(ref _pid, _process.Id);
         var clock = Stopwatch.StartNew();
         string lastProbe = "no answer yet";
         while (true)
@@ -73,8 +75,27 @@ internal sealed class ServerProcess
     {
         if (_process is null || _process.HasExited) return;
         Libc.Kill(_process.Id, Libc.SigTerm);
+        // A frozen server would hold the SIGTERM until resumed.
+        Libc.Kill(_process.Id, Libc.SigCont);
         if (!_process.WaitForExit(StopTimeout)) _process.Kill();
         _process.WaitForExit();
+    }
+
+    /// <summary>Sends <paramref name="signal"/> to the running server.</summary>
+    public void Signal(int signal)
+    {
+        if (_process is null || _process.HasExited) throw new InvalidOperationException("The server is not running.");
+        Libc.Kill(_process.Id, signal);
+    }
+
+    /// <summary>
+    /// SIGKILL by the pid noted at start, without <see cref="Process"/> (see
+    /// <see cref="LoopbackServer.KillAtExit"/>); only if that pid still runs this server.
+    /// </summary>
+    public void KillAtExit()
+    {
+        var pid = Volatile.Read(ref _pid);
+        if (pid != 0) ServerDirectories.KillIfServing(pid, _workingDirectory);
     }
 
     /// <summary>Kills the server at once (SIGKILL), as a crash or power loss would.</summary>
@@ -86,7 +107,7 @@ internal sealed class ServerProcess
     }
 
     /// <summary>The error for a failed start: which binary, which port, what it said.</summary>
-    public ServerStartException Failure(string reason)
+    private ServerStartException Failure(string reason)
     {
         string tail;
         lock (_output) tail = string.Join('\n', _output);

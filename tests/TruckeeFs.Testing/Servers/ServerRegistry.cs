@@ -3,8 +3,8 @@ using System.Collections.Concurrent;
 namespace TruckeeFs.Testing.Servers;
 
 /// <summary>
-/// Every test server still running, so that the test process stops them (and removes their
-/// folders) when it exits, including the shared ones no test disposes.
+/// Every test server not yet disposed, so that the test process kills them when it exits,
+/// including the shared ones no test disposes.
 /// </summary>
 internal static class ServerRegistry
 {
@@ -20,14 +20,13 @@ internal static class ServerRegistry
 
     public static void Untrack(LoopbackServer server) => Live.TryRemove(server, out _);
 
+    /// <summary>
+    /// The test runner kills its host a few milliseconds after the run, so exit only signals
+    /// (the servers would die with this process anyway, see <see cref="ProcessLauncher"/>); the
+    /// folders are left to the janitor (see <see cref="ServerDirectories"/>).
+    /// </summary>
     private static void StopAll()
     {
-        foreach (var server in Live.Keys)
-        {
-            // Exit must go on for the other servers whatever one of them does.
-            try { server.Destroy(); }
-            catch (IOException) { }
-            catch (InvalidOperationException) { }
-        }
+        foreach (var server in Live.Keys) server.KillAtExit();
     }
 }

@@ -99,6 +99,25 @@ public sealed class ServerFixtureTests
     }
 
     [Fact]
+    public void AFrozenServerKeepsItsPortButAnswersNothing()
+    {
+        using var server = RedisServer.StartNew();
+        server.Freeze();
+        using (var client = new TcpClient())
+        {
+            // The kernel still accepts the connection; the server never reads it.
+            client.Connect(IPAddress.Loopback, server.Port);
+            var stream = client.GetStream();
+            stream.ReadTimeout = 300;
+            stream.Write("PING\r\n"u8);
+            Assert.Throws<IOException>(() => stream.ReadByte());
+        }
+
+        server.Thaw();
+        Assert.Equal("+PONG", Ping(server.Port));
+    }
+
+    [Fact]
     public void DisposeKillsTheServerAndDeletesItsFolder()
     {
         var server = RedisServer.StartNew();
@@ -130,6 +149,7 @@ public sealed class ServerFixtureTests
     public void SharedServersRefuseToStop()
     {
         Assert.Throws<InvalidOperationException>(RedisServer.Shared.Stop);
+        Assert.Throws<InvalidOperationException>(RedisServer.Shared.Freeze);
         Assert.Throws<InvalidOperationException>(MariaDbServer.Shared.Dispose);
         Assert.True(RedisServer.Shared.IsRunning);
         Assert.True(MariaDbServer.Shared.IsRunning);
