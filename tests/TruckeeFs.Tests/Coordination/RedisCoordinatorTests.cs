@@ -107,7 +107,7 @@ public sealed class RedisCoordinatorTests : CoordinatorConformance
             var clock = Stopwatch.StartNew();
             var error = await Assert.ThrowsAsync<CoordinatorException>(operation);
             Assert.Contains(server.EndPoint, error.Message, StringComparison.Ordinal);
-            Assert.True(clock.Elapsed < ShortTimeout * 2, $"took {clock.Elapsed}");
+            Assert.True(clock.Elapsed < ShortTimeout * 3, $"took {clock.Elapsed}");
         }
 
         server.Start();
@@ -153,7 +153,7 @@ public sealed class RedisCoordinatorTests : CoordinatorConformance
         server.Freeze();
         var clock = Stopwatch.StartNew();
         var error = await Assert.ThrowsAsync<CoordinatorException>(async () => await coordinator.GetValueAsync("k"));
-        Assert.InRange(clock.Elapsed, ShortTimeout * 0.9, ShortTimeout * 2);
+        Assert.InRange(clock.Elapsed, ShortTimeout * 0.9, ShortTimeout * 3);
         Assert.Contains(server.EndPoint, error.Message, StringComparison.Ordinal);
 
         server.Thaw();
