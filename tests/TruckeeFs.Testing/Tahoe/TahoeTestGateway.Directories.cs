@@ -11,7 +11,7 @@ public sealed partial class TahoeTestGateway
     /// <summary>A child given in a JSON body (mkdir-with-children, mkdir-immutable, set_children).</summary>
     private sealed record GivenChild(string Name, DirectoryEntry Entry, bool MetadataGiven);
 
-    private static GatewayResponse DirectoryHead() => new GatewayResponse { Kind = GatewayRequestKind.Info }.Header("Content-Type", "text/html");
+    private static GatewayResponse DirectoryHead() => new GatewayResponse { Kind = GatewayRequestKind.Info, Chunked = true }.Header("Content-Type", "text/html");
 
     private GatewayResponse DirectoryGet(GatewayRequest request, Located located)
     {

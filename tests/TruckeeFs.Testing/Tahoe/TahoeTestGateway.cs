@@ -158,7 +158,8 @@ public sealed partial class TahoeTestGateway : IAsyncDisposable, IDisposable
         if (response.Status == 304) return;
         if (head)
         {
-            if (response.HeadLength is { } length) http.ContentLength = length;
+            // HEAD reports the length the GET body would have, as Twisted does.
+            if ((response.HeadLength ?? (response.Chunked ? null : response.Body.Length)) is { } length) http.ContentLength = length;
             return;
         }
         if (response.Chunked)
