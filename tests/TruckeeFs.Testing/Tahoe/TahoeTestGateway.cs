@@ -42,6 +42,12 @@ public sealed partial class TahoeTestGateway : IAsyncDisposable, IDisposable
     /// <summary>Faults to inject; changes take effect for the next request.</summary>
     public GatewayFaultPolicy Faults { get; } = new();
 
+    /// <summary>
+    /// When set, requests must carry <c>Authorization: Bearer</c> with this token, as behind an
+    /// authenticating proxy; others are answered 401.
+    /// </summary>
+    public string? RequiredBearerToken { get; set; }
+
     /// <summary>What the gateway has served so far.</summary>
     public GatewayCounters Counters { get; } = new();
 
@@ -95,7 +101,11 @@ public sealed partial class TahoeTestGateway : IAsyncDisposable, IDisposable
             if (latency > TimeSpan.Zero) await Task.Delay(latency, context.RequestAborted).ConfigureAwait(false);
             var body = await ReadBodyAsync(context).ConfigureAwait(false);
             GatewayResponse response;
-            if (Faults.ShouldFail())
+            if (RequiredBearerToken is { } token && context.Request.Headers.Authorization != "Bearer " + token)
+            {
+                response = GatewayResponse.Text(401, "Unauthorized");
+            }
+            else if (Faults.ShouldFail())
             {
                 Counters.FailureInjected();
                 response = GatewayResponse.Text(Faults.FailureStatus, "injected failure");
