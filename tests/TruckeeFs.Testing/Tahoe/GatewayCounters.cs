@@ -33,7 +33,7 @@ public sealed class GatewayCounters
     /// <summary>Bytes of file data sent in downloads (what was written before any drop).</summary>
     public long BytesDownloaded => Interlocked.Read(ref _bytesDownloaded);
 
-    /// <summary>Requests being handled right now.</summary>
+    /// <summary>Requests received and not yet answered (writing a response body does not count).</summary>
     public long InFlight => Interlocked.Read(ref _inFlight);
 
     /// <summary>The most requests ever handled at once.</summary>

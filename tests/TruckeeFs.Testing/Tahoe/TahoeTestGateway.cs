@@ -95,6 +95,7 @@ public sealed partial class TahoeTestGateway : IAsyncDisposable, IDisposable
     private async Task HandleAsync(HttpContext context)
     {
         Counters.Started(context.Request.Method);
+        var answered = false;
         try
         {
             var latency = Faults.NextLatency();
@@ -115,6 +116,10 @@ public sealed partial class TahoeTestGateway : IAsyncDisposable, IDisposable
                 response = Handle(context, body);
             }
             Counters.Handled(response.Kind);
+            // In flight means received and not yet answered: a client that waits for whole
+            // responses before sending more can then never be seen above its own limit.
+            Counters.Finished();
+            answered = true;
             await WriteAsync(context, response).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
@@ -123,7 +128,7 @@ public sealed partial class TahoeTestGateway : IAsyncDisposable, IDisposable
         }
         finally
         {
-            Counters.Finished();
+            if (!answered) Counters.Finished();
         }
     }
 
