@@ -29,6 +29,12 @@ public sealed class GatewayFaultPolicy
     /// <summary>Fraction (0..1) of responses with a body whose connection is dropped mid-body.</summary>
     public double DropFraction { get; set; }
 
+    /// <summary>
+    /// Serve whole files whatever Range asks, as a proxy that drops the header would (and as
+    /// Tahoe itself does for ranges it considers invalid).
+    /// </summary>
+    public bool IgnoreRanges { get; set; }
+
     /// <summary>Reseeds the random source behind fractions and jitter.</summary>
     public void Seed(int seed)
     {
@@ -58,6 +64,7 @@ public sealed class GatewayFaultPolicy
             LatencyJitter = TimeSpan.Zero;
             FailureFraction = 0;
             DropFraction = 0;
+            IgnoreRanges = false;
         }
     }
 

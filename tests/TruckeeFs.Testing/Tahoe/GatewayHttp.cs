@@ -90,9 +90,6 @@ internal sealed class GatewayResponse
         return this;
     }
 
-    public string? HeaderValue(string name) =>
-        Headers.FirstOrDefault(h => string.Equals(h.Key, name, StringComparison.OrdinalIgnoreCase)).Value;
-
     /// <summary>A short plain-text answer, like Tahoe's render-time errors and t=uri.</summary>
     public static GatewayResponse Text(int status, string text, string contentType = "text/plain;charset=utf-8") =>
         new GatewayResponse { Status = status, Body = Encoding.UTF8.GetBytes(text) }.Header("Content-Type", contentType);

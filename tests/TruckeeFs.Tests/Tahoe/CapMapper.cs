@@ -24,9 +24,6 @@ internal sealed partial class CapMapper
     /// <summary>Rewrites recorded text (a target, a body, a header) into the gateway's caps.</summary>
     public string ToActual(string recorded) => Token().Replace(recorded, m => _toActual.GetValueOrDefault(m.Value, m.Value));
 
-    /// <summary>Rewrites the gateway's text into the recorded grid's caps.</summary>
-    public string ToRecorded(string actual) => Token().Replace(actual, m => _toRecorded.GetValueOrDefault(m.Value, m.Value));
-
     public bool Knows(string recordedToken) => _toActual.ContainsKey(recordedToken);
 
     /// <summary>Pairs a recorded cap with the gateway's cap in the same place; returns a mismatch description or null.</summary>

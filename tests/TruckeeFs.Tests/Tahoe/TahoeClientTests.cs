@@ -155,6 +155,20 @@ public sealed class TahoeClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Files_of_unknown_size_are_read_up_to_their_end()
+    {
+        // A mutable file's cap carries no size, so the client cannot avoid asking past the end.
+        using var http = new HttpClient();
+        using var created = await http.PutAsync(new Uri(_gateway.Url, "uri?format=MDMF"), new ByteArrayContent("mutable contents"u8.ToArray()));
+        var cap = (await created.Content.ReadAsStringAsync()).Trim();
+        var buffer = new byte[100];
+        Assert.Equal(16, await _client.ReadAsync(cap, 0, buffer));
+        Assert.Equal("mutable contents"u8.ToArray(), buffer[..16]);
+        Assert.Equal(8, await _client.ReadAsync(cap, 8, buffer));
+        Assert.Equal(0, await _client.ReadAsync(cap, 16, buffer));
+    }
+
+    [Fact]
     public async Task Writing_through_a_read_only_directory_fails_without_retrying()
     {
         var dir = await _client.CreateDirectoryAsync();

@@ -160,6 +160,19 @@ public sealed class TahoeContentStoreFaultTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_whole_file_sent_instead_of_a_range_still_gives_the_slice()
+    {
+        await using var store = Store();
+        var data = Bytes(200_000, 13);
+        var cap = await store.PutAsync(await Stage(data));
+        _gateway.Faults.IgnoreRanges = true;
+        var buffer = new byte[1000];
+        Assert.Equal(1000, await store.ReadAsync(cap, 150_000, buffer));
+        Assert.Equal(data.AsSpan(150_000, 1000).ToArray(), buffer);
+        Assert.Equal(data.Length, _gateway.Counters.BytesDownloaded);
+    }
+
+    [Fact]
     public async Task Literal_caps_never_reach_the_gateway()
     {
         await using var store = Store();

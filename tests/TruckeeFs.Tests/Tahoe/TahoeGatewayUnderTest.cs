@@ -14,9 +14,6 @@ public sealed class TahoeGatewayUnderTest : IAsyncLifetime
     /// <summary>The gateway's root URL.</summary>
     public Uri Url { get; private set; } = null!;
 
-    /// <summary>True when the tests run against a real gateway.</summary>
-    public bool IsReal => _fake is null;
-
     /// <inheritdoc />
     public async Task InitializeAsync()
     {
