@@ -64,7 +64,14 @@ public sealed class LocalContentStore : IContentStore
 
     public ValueTask DeleteAsync(string cap, CancellationToken cancellationToken = default)
     {
-        File.Delete(ObjectPath(cap));
+        try
+        {
+            File.Delete(ObjectPath(cap));
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Never stored: deleting an absent object succeeds.
+        }
         return ValueTask.CompletedTask;
     }
 
