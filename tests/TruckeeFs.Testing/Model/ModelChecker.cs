@@ -17,7 +17,7 @@ namespace TruckeeFs.Testing.Model;
 /// </summary>
 public sealed partial class ModelChecker : IDisposable
 {
-    private const int RecentCount = 40;
+    private const int RecentCount = 20;
     private const int MaxOpenFiles = 4;
     private const int BlockSize = 64 * 1024;
 

@@ -60,13 +60,17 @@ public sealed class TruckeeFsMountTests : IDisposable
     }
 
     [Fact]
-    public void TheDefaultExecutableIsTheCliBuiltNextToTheTests()
+    public void TheDefaultExecutableIsTheCliInItsOwnBuildOutput()
     {
-        // The test project references src/TruckeeFs.Cli, whose apphost is named truckeefs.
+        // The test project references src/TruckeeFs.Cli, whose apphost is named truckeefs; it
+        // runs from its own output folder, with its own dependencies beside it.
         var executable = new TruckeeFsMountOptions().Executable;
-        Assert.Equal(Path.Combine(AppContext.BaseDirectory, "truckeefs"), executable);
+        var folder = Path.GetDirectoryName(executable)!;
+        Assert.Equal("truckeefs", Path.GetFileName(executable));
+        Assert.Contains($"{Path.DirectorySeparatorChar}TruckeeFs.Cli{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", executable, StringComparison.Ordinal);
         Assert.True(File.Exists(executable), $"{executable} is missing");
-        Assert.True(File.Exists(Path.Combine(AppContext.BaseDirectory, "truckeefs.dll")));
+        Assert.True(File.Exists(Path.Combine(folder, "truckeefs.runtimeconfig.json")));
+        Assert.True(File.Exists(Path.Combine(folder, "Microsoft.Extensions.Logging.Abstractions.dll")));
     }
 
     [Fact]
