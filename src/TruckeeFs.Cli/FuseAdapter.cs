@@ -175,6 +175,10 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
             return;
         }
         file.Handle = handle;
+        // The kernel may keep listings in its page cache across opens: it drops them itself when
+        // this mount changes the directory (and other mounts' changes arrive as invalidations).
+        file.CacheReaddir = true;
+        file.KeepCache = true;
         request.ReplyOpen(file);
     }
 

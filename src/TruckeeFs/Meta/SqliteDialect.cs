@@ -7,12 +7,12 @@ namespace TruckeeFs.Meta;
 /// <summary>
 /// The embedded metadata database: one SQLite file in WAL mode, used through one connection
 /// that operations take turns on. SQLite runs one writer at a time anyway, and each statement
-/// takes microseconds, so turns cost less than a pool of connections and their file locking;
-/// the connection holds the database exclusively, which also keeps a second mount off it.
+/// takes microseconds, so turns cost less than a pool of connections and their file locking.
 /// </summary>
 public sealed class SqliteDialect : SqlDialect, IDisposable
 {
     private readonly SqliteConnection _connection;
+    private readonly FileStream _lock;
     private readonly Lock _turn = new();
     private readonly Action<DbConnection> _endTurn;
     private readonly string _path;
@@ -29,21 +29,24 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
             Cache = SqliteCacheMode.Private,
             Pooling = false,
         }.ToString();
+        // One mount per database: a lock file held for the dialect's lifetime (FileShare.None
+        // is an flock on Linux, released by the kernel if the process dies).
+        try
+        {
+            _lock = new FileStream(_path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new MetaStoreException($"metadata database {_path} is in use by another truckeefs process");
+        }
         _connection = new SqliteConnection(connectionString);
         _connection.Open();
         using var command = _connection.CreateCommand();
         // WAL with synchronous=NORMAL is durable against crashes of the mount process; only a
-        // power loss can drop the last transactions (fsync checkpoints them), never corrupt the file.
-        command.CommandText = "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;";
-        try
-        {
-            command.ExecuteNonQuery();
-        }
-        catch (SqliteException e) when (e.SqliteErrorCode == 5)
-        {
-            _connection.Dispose();
-            throw new MetaStoreException($"metadata database {_path} is in use by another truckeefs process");
-        }
+        // power loss can drop the last transactions (fsync checkpoints them), never corrupt the
+        // file. Exclusive locking mode keeps the WAL index in process memory: no shared-memory locking.
+        command.CommandText = "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+        command.ExecuteNonQuery();
     }
 
     public override string AutoIncrementKey => "INTEGER PRIMARY KEY AUTOINCREMENT";
@@ -78,8 +81,12 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
         command.ExecuteNonQuery();
     }
 
-    public override bool IsTransientConflict(Exception exception) =>
-        exception is SqliteException { SqliteErrorCode: 5 or 6 }; // SQLITE_BUSY, SQLITE_LOCKED
+    /// <summary>One connection holds the database exclusively: there is nobody to conflict with.</summary>
+    public override bool IsTransientConflict(Exception exception) => false;
 
-    public void Dispose() => _connection.Dispose();
+    public void Dispose()
+    {
+        _connection.Dispose();
+        _lock.Dispose();
+    }
 }

@@ -321,7 +321,8 @@ public abstract class MetaStoreConformance : IDisposable
     public void Concurrent_creates_of_one_name_have_exactly_one_winner()
     {
         var results = new int[16];
-        Parallel.For(0, results.Length, i => results[i] = Store.Create(Root, N("race"), new NewNode(FileMode, 0, 0), Tick(), out _));
+        var store = Store;
+        Parallel.For(0, results.Length, i => results[i] = store.Create(Root, N("race"), new NewNode(FileMode, 0, 0), Tick(), out _));
         Assert.Equal(1, results.Count(r => r == 0));
         Assert.All(results.Where(r => r != 0), r => Assert.Equal(Errno.EEXIST, r));
     }

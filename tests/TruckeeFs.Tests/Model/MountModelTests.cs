@@ -23,7 +23,7 @@ public sealed class MountModelTests
         using var data = TempDirectory.Create("model-data");
         using var cache = TempDirectory.Create("model-cache");
         using var reference = TempDirectory.CreateWithXattrsAndLinks("model-ref");
-        var options = new TruckeeFsMountOptions { DataDir = data.Path, CacheDir = cache.Path, ExtraArgs = ["--block-size", "64k"] };
+        var options = new TruckeeFsMountOptions { DataDir = data.Path, CacheDir = cache.Path, ExtraArgs = ["--block-size", "64k", "--attr-timeout", "60", "--entry-timeout", "60"] };
 
         await using (var mount = await TruckeeFsMount.StartAsync(options))
         {

@@ -54,7 +54,7 @@ public sealed class LifecycleTests
             File.WriteAllBytes($"{mount.Path}/closed", bytes);
             // A writer that never closes: its data sits in the staging area when the mount dies.
             using var writer = Process.Start("sh", ["-c", $"exec 3>'{mount.Path}/open'; head -c 200000 /dev/zero >&3; sleep 60"]);
-            await WaitUntilAsync(() => new FileInfo($"{mount.Path}/open").Length == 200_000);
+            await WaitUntilAsync(() => File.Exists($"{mount.Path}/open") && new FileInfo($"{mount.Path}/open").Length == 200_000);
             mount.Kill();
             writer.Kill();
         }
@@ -106,24 +106,16 @@ public sealed class LifecycleTests
     }
 
     [Fact]
-    public void A_second_mount_of_the_same_data_directory_is_refused()
+    public async Task A_second_mount_of_the_same_data_directory_is_refused()
     {
         using var data = TempDirectory.Create("shared-data");
-        using var first = TempDirectory.Create("first-mnt");
         using var second = TempDirectory.Create("second-mnt");
-        var options = new TruckeeFsMountOptions { DataDir = data.Path, MountPoint = first.Path };
-        var mount = TruckeeFsMount.StartAsync(options).GetAwaiter().GetResult();
-        try
-        {
-            var (status, output) = RunCli("mount", second.Path, "--data-dir", data.Path);
-            Assert.Equal(1, status);
-            Assert.Contains("in use by another truckeefs", output, StringComparison.Ordinal);
-        }
-        finally
-        {
-            Assert.Equal(0, mount.UnmountAsync().GetAwaiter().GetResult());
-            mount.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        }
+        await using var mount = await TruckeeFsMount.StartAsync(new TruckeeFsMountOptions { DataDir = data.Path });
+        var (status, output) = RunCli("mount", second.Path, "--data-dir", data.Path);
+        Assert.Equal(1, status);
+        Assert.Contains("in use by another truckeefs", output, StringComparison.Ordinal);
+        Assert.False(TruckeeFsMount.IsMounted(second.Path));
+        Assert.Equal(0, await mount.UnmountAsync());
     }
 
     private static (int Status, string Output) RunCli(params string[] arguments)

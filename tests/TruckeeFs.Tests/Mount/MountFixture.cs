@@ -25,7 +25,7 @@ public sealed class MountFixture : IAsyncLifetime
 
     /// <summary>The objects of the local content store, by file name.</summary>
     public HashSet<string> ContentObjects() =>
-        [.. Directory.EnumerateFiles(Path.Combine(Mount.DataDir, "contents"), "*", SearchOption.AllDirectories).Select(Path.GetFileName)!];
+        [.. Directory.EnumerateFiles(Path.Combine(Mount.DataDir, "contents"), "*", SearchOption.AllDirectories).Select(path => Path.GetFileName(path))];
 
     public async Task InitializeAsync() =>
         _mount = await TruckeeFsMount.StartAsync(new TruckeeFsMountOptions { ExtraArgs = ["--block-size", "64k"] });
