@@ -23,7 +23,8 @@ public sealed partial class SqlMetaStore
                 dropped.Add(gone.Cap!);
                 existing.Remove(gone.Index);
             }
-            c.Execute("DELETE FROM blocks WHERE inode = @inode AND idx >= @KeepBlocksBelow", new { inode, commit.KeepBlocksBelow }, t);
+            if (dropped.Count > 0)
+                c.Execute("DELETE FROM blocks WHERE inode = @inode AND idx >= @KeepBlocksBelow", new { inode, commit.KeepBlocksBelow }, t);
             foreach (var block in commit.Blocks)
             {
                 existing.TryGetValue(block.Index, out var old);

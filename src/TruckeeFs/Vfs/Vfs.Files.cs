@@ -16,7 +16,7 @@ public sealed partial class Vfs
         handle = 0;
         var status = CreateNode(parent, name, new NewNode(FileModes.Regular | (mode & FileModes.PermissionMask), context.Uid, context.Gid), out entry);
         if (status != 0) return status;
-        handle = OpenHandle(entry, flags);
+        handle = OpenHandle(entry, flags, isNew: true);
         return 0;
     }
 
@@ -30,7 +30,7 @@ public sealed partial class Vfs
         if (row is null) return (Errno.ENOENT, 0);
         if (row.IsDirectory) return (Errno.EISDIR, 0);
         if (!row.IsRegular) return (Errno.ENXIO, 0);
-        var handle = OpenHandle(row, flags);
+        var handle = OpenHandle(row, flags, isNew: false);
         if ((flags & OpenFlags.Truncate) != 0)
         {
             var content = _handles[handle].Content;
@@ -211,22 +211,23 @@ public sealed partial class Vfs
         }
     }
 
-    private ulong OpenHandle(Inode inode, int flags)
+    private ulong OpenHandle(Inode inode, int flags, bool isNew)
     {
         var handle = (ulong)Interlocked.Increment(ref _nextHandle);
-        _handles[handle] = new FileHandle(inode.Id, flags, AcquireContent(inode));
+        _handles[handle] = new FileHandle(inode.Id, flags, AcquireContent(inode, isNew));
         return handle;
     }
 
     /// <summary>The inode's shared content state, counted as one more open.</summary>
-    private FileContent AcquireContent(Inode inode)
+    /// <param name="isNew">The file was just created: it has no blocks to look up.</param>
+    private FileContent AcquireContent(Inode inode, bool isNew = false)
     {
         lock (_liveLock)
         {
             if (!_live.TryGetValue(inode.Id, out var live)) _live[inode.Id] = live = new LiveInode();
             live.Opens++;
             // Loading the block map under the lock keeps one content per inode; it is one indexed read.
-            return live.Content ??= new FileContent(inode.Id, inode, _meta.GetBlocks(inode.Id), _content);
+            return live.Content ??= new FileContent(inode.Id, inode, isNew ? [] : _meta.GetBlocks(inode.Id), _content);
         }
     }
 
