@@ -1,4 +1,4 @@
-using System.Globalization;
+using TruckeeFs.Config;
 
 namespace TruckeeFs.Coordination;
 
@@ -32,31 +32,17 @@ public sealed class RedisOptions
     public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The host and port to connect to, from <see cref="Host"/> (with or without a port) and <see cref="Port"/>.</summary>
+    /// <exception cref="ArgumentException">The host is empty or its port is not in 1..65535.</exception>
     public (string Host, int Port) ResolveEndPoint()
     {
-        var host = Host.Trim();
-        if (host.Length == 0) throw new ArgumentException("The Redis host is empty.");
-        if (host.StartsWith('['))
+        try
         {
-            // "[v6]" or "[v6]:port": brackets are the only way to give a port with an IPv6 address.
-            var close = host.IndexOf(']', StringComparison.Ordinal);
-            if (close < 0) throw new ArgumentException($"The Redis host '{Host}' has no closing bracket.");
-            var rest = host[(close + 1)..];
-            if (rest.Length == 0) return (host[1..close], CheckPort(Port));
-            if (rest[0] != ':') throw new ArgumentException($"The Redis host '{Host}' has text after its closing bracket.");
-            return (host[1..close], ParsePort(rest[1..]));
+            var (host, port) = HostAndPort.Parse(Host, Port);
+            return (host, port);
         }
-        var colon = host.IndexOf(':', StringComparison.Ordinal);
-        // More than one colon without brackets is a bare IPv6 address, which cannot carry a port.
-        if (colon < 0 || host.IndexOf(':', colon + 1) >= 0) return (host, CheckPort(Port));
-        return (host[..colon], ParsePort(host[(colon + 1)..]));
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"The Redis host '{Host}' is not usable: {e.Message}.", e);
+        }
     }
-
-    private int ParsePort(string text) =>
-        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port)
-            ? CheckPort(port)
-            : throw new ArgumentException($"The Redis host '{Host}' has an invalid port '{text}'.");
-
-    private static int CheckPort(int port) =>
-        port is > 0 and <= 65535 ? port : throw new ArgumentException($"Redis port {port} is out of range.");
 }

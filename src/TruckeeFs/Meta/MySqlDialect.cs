@@ -14,16 +14,6 @@ public sealed record MySqlOptions
     public string? Password { get; init; }
     public bool Ssl { get; init; }
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>Reads "host" or "host:port" (an explicit port there wins over <paramref name="port"/>).</summary>
-    public static (string Host, int Port) ParseHost(string host, int port)
-    {
-        var colon = host.LastIndexOf(':');
-        if (colon > 0 && !host.Contains(']', StringComparison.Ordinal) == (host.IndexOf(':') == colon)
-            && int.TryParse(host.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var explicitPort))
-            return (host[..colon], explicitPort);
-        return (host, port);
-    }
 }
 
 /// <summary>
