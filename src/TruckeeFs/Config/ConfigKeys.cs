@@ -12,11 +12,28 @@ public enum ConfigKind
     Boolean,
     /// <summary>Seconds, fractions allowed.</summary>
     Seconds,
+    /// <summary>A TCP port, 1 to 65535.</summary>
+    Port,
+    /// <summary>A server: host, host:port, [IPv6] or [IPv6]:port (see <see cref="HostAndPort"/>).</summary>
+    Address,
+    /// <summary>An absolute http or https URL without user credentials.</summary>
+    Url,
+    /// <summary>One of <see cref="ConfigKey.Choices"/>, any case.</summary>
+    Choice,
 }
 
-/// <summary>One configuration key: its canonical snake_case name, kind, default and help.</summary>
+/// <summary>
+/// One configuration key: its canonical snake_case name, kind, default and help. Secret values
+/// are never shown (logs, errors and the start-up lines print asterisks instead).
+/// </summary>
 public sealed record ConfigKey(string Name, ConfigKind Kind, string? Default, string Help, bool IsSecret = false)
 {
+    /// <summary>The allowed values of a <see cref="ConfigKind.Choice"/> key, in their canonical spelling.</summary>
+    public IReadOnlyList<string> Choices { get; init; } = [];
+
+    /// <summary>The smallest value an <see cref="ConfigKind.Integer"/> or <see cref="ConfigKind.Seconds"/> key accepts.</summary>
+    public double Minimum { get; init; } = double.MinValue;
+
     /// <summary>The command-line form, e.g. <c>--cache-dir</c>.</summary>
     public string Flag => "--" + Name.Replace('_', '-');
 
@@ -41,7 +58,44 @@ public static class ConfigKeys
         "FUSE mount options, comma separated (allow_other is added when running as root).");
     public static readonly ConfigKey LogFile = new("log_file", ConfigKind.Path, null, "Write the log to this file instead of standard error.");
 
-    public static IReadOnlyList<ConfigKey> All { get; } = [Mount, DataDir, CacheDir, BlockSize, AttrTimeout, EntryTimeout, MountOptions, LogFile];
+    public static readonly ConfigKey SqlHost = new("sql_host", ConfigKind.Address, null,
+        "MySQL or MariaDB server holding the metadata (host or host:port); unset: the embedded SQLite database in data_dir.");
+    public static readonly ConfigKey SqlPort = new("sql_port", ConfigKind.Port, "3306", "Port of sql_host when it names none.");
+    public static readonly ConfigKey SqlDb = new("sql_db", ConfigKind.Text, "truckeefs", "Database on sql_host (created on first use when the user may).");
+    public static readonly ConfigKey SqlUser = new("sql_user", ConfigKind.Text, "truckeefs", "User that logs in to sql_host.");
+    public static readonly ConfigKey SqlPass = new("sql_pass", ConfigKind.Text, null, "Password of sql_user.", IsSecret: true);
+    public static readonly ConfigKey SqlSsl = new("sql_ssl", ConfigKind.Boolean, "false", "Require TLS to sql_host.");
+    public static readonly ConfigKey RedisHost = new("redis_host", ConfigKind.Address, null,
+        "Redis server the hosts mounting this filesystem coordinate through (host or host:port); unset: in-process coordination (one host).");
+    public static readonly ConfigKey RedisPort = new("redis_port", ConfigKind.Port, "6379", "Port of redis_host when it names none.");
+    public static readonly ConfigKey RedisDb = new("redis_db", ConfigKind.Integer, "0", "Redis database number.") { Minimum = 0 };
+    public static readonly ConfigKey RedisSemaphoreTimeout = new("redis_semaphore_timeout", ConfigKind.Seconds, "1800",
+        "Lifetime of a semaphore whose holder stops renewing it (a crashed host), in seconds.") { Minimum = 1 };
+    public static readonly ConfigKey ResetRedis = new("reset_redis", ConfigKind.Boolean, "false",
+        "Delete this filesystem's Redis keys (and no others) when mounting; only when no other host has it mounted.");
+    public static readonly ConfigKey TahoeUrl = new("tahoe_url", ConfigKind.Url, "http://127.0.0.1:3456",
+        "Tahoe-LAFS web-API gateway for file contents. Giving it (or rootcap) selects Tahoe; otherwise contents stay in data_dir.");
+    public static readonly ConfigKey RootCap = new("rootcap", ConfigKind.Text, null,
+        "Writable Tahoe directory cap (URI:DIR2:...) this filesystem lives under; `truckeefs init` makes one. Grants access to everything: keep it secret.",
+        IsSecret: true);
+    public static readonly ConfigKey NetTimeout = new("net_timeout", ConfigKind.Seconds, "30",
+        "How long one request to Tahoe, MySQL or Redis may take, in seconds; transient failures are retried for a few of these.") { Minimum = 0.1 };
+    public static readonly ConfigKey MaxConnections = new("max_connections", ConfigKind.Integer, "10", "Requests in flight to the Tahoe gateway at once.") { Minimum = 1 };
+    public static readonly ConfigKey AuthToken = new("auth_token", ConfigKind.Text, null,
+        "Bearer token sent to the Tahoe gateway (for a gateway behind an authenticating proxy).", IsSecret: true);
+    public static readonly ConfigKey BackendStorageStrategy = new("backend_storage_strategy", ConfigKind.Choice, "FLAT",
+        "FLAT: Tahoe holds file contents only. MIRROR: the directory tree is also kept as Tahoe directories under rootcap, browsable with Tahoe's own tools.")
+    {
+        Choices = ["FLAT", "MIRROR"],
+    };
+
+    public static IReadOnlyList<ConfigKey> All { get; } =
+    [
+        Mount, DataDir, CacheDir, BlockSize, AttrTimeout, EntryTimeout, MountOptions, LogFile,
+        SqlHost, SqlPort, SqlDb, SqlUser, SqlPass, SqlSsl,
+        RedisHost, RedisPort, RedisDb, RedisSemaphoreTimeout, ResetRedis,
+        TahoeUrl, RootCap, NetTimeout, MaxConnections, AuthToken, BackendStorageStrategy,
+    ];
 
     public static ConfigKey? Find(string name) => All.FirstOrDefault(k => k.Name == name);
 }

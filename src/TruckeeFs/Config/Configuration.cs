@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -35,19 +36,50 @@ public sealed class Configuration
         {
             foreach (var variable in new[] { key.Name, key.EnvironmentVariable })
             {
-                if (environment[variable] is string value) configuration._values[key.Name] = (value, $"environment variable {variable}");
+                if (environment[variable] is string value) configuration.Set(key, value, $"environment variable {variable}");
             }
         }
         foreach (var (name, value) in flags)
         {
             var key = ConfigKeys.Find(name) ?? throw new ConfigException($"unknown key '{name}'");
-            configuration._values[key.Name] = (value, $"command-line flag {key.Flag}");
+            configuration.Set(key, value, $"command-line flag {key.Flag}");
         }
         foreach (var key in ConfigKeys.All) configuration.Validate(key);
         return configuration;
     }
 
     public string? GetText(ConfigKey key) => _values.TryGetValue(key.Name, out var v) ? v.Value : null;
+
+    /// <summary>
+    /// Whether the key was given in the file, the environment or on the command line, rather
+    /// than left at its default (a documented default such as tahoe_url's does not select anything).
+    /// </summary>
+    public bool IsGiven(ConfigKey key) => _values.TryGetValue(key.Name, out var v) && v.Source != DefaultSource;
+
+    public long GetInteger(ConfigKey key) =>
+        long.TryParse(Required(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : throw Invalid(key, Expected(key));
+
+    /// <summary>The canonical spelling of a <see cref="ConfigKind.Choice"/> key's value.</summary>
+    public string GetChoice(ConfigKey key) =>
+        key.Choices.FirstOrDefault(c => string.Equals(c, Required(key).Trim(), StringComparison.OrdinalIgnoreCase)) ?? throw Invalid(key, Expected(key));
+
+    /// <summary>The server an <see cref="ConfigKind.Address"/> key names, its port defaulting to <paramref name="portKey"/>'s.</summary>
+    public HostAndPort GetAddress(ConfigKey key, ConfigKey portKey)
+    {
+        try
+        {
+            return HostAndPort.Parse(Required(key), (int)GetInteger(portKey));
+        }
+        catch (ArgumentException e)
+        {
+            throw new ConfigException($"{key.Name}: '{Display(key)}' from {SourceOf(key)} is not host or host:port: {e.Message}");
+        }
+    }
+
+    public Uri GetUrl(ConfigKey key) => ParseUrl(Required(key), out var url) ? url : throw Invalid(key, Expected(key));
+
+    /// <summary>An error about <paramref name="key"/>'s value that names the value (masked if secret) and where it came from.</summary>
+    public ConfigException Problem(ConfigKey key, string problem) => new($"{key.Name}: '{Display(key)}' from {SourceOf(key)} {problem}");
 
     public string? GetPath(ConfigKey key) => GetText(key) is { } path ? ExpandHome(path) : null;
 
@@ -102,28 +134,67 @@ public sealed class Configuration
     public static bool ParseSeconds(string text, out double value) =>
         double.TryParse(text.Trim().TrimEnd('s'), NumberStyles.Float, CultureInfo.InvariantCulture, out value) && value >= 0 && double.IsFinite(value);
 
+    /// <summary>An absolute http or https URL without credentials (they would show up in logs; use auth_token).</summary>
+    public static bool ParseUrl(string text, [NotNullWhen(true)] out Uri? url) =>
+        Uri.TryCreate(text.Trim(), UriKind.Absolute, out url) && url.Scheme is "http" or "https" && url.UserInfo.Length == 0
+        && url.Query.Length == 0 && url.Fragment.Length == 0;
+
+    private const string DefaultSource = "default";
+
+    /// <summary>An empty value from the environment or command line puts the key back to its default.</summary>
+    private void Set(ConfigKey key, string value, string source)
+    {
+        if (value.Trim().Length > 0) _values[key.Name] = (value, source);
+        else if (key.Default is not null) _values[key.Name] = (key.Default, DefaultSource);
+        else _values.Remove(key.Name);
+    }
+
     private void Validate(ConfigKey key)
     {
         if (GetText(key) is not { } value) return;
         var valid = key.Kind switch
         {
-            ConfigKind.Integer => long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _),
+            ConfigKind.Integer => long.TryParse(value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= key.Minimum,
+            ConfigKind.Port => long.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var port) && HostAndPort.IsValidPort(port),
             ConfigKind.Size => ParseSize(value, out _),
             ConfigKind.Boolean => ParseBoolean(value, out _),
-            ConfigKind.Seconds => ParseSeconds(value, out _),
+            ConfigKind.Seconds => ParseSeconds(value, out var seconds) && seconds >= key.Minimum,
+            ConfigKind.Url => ParseUrl(value, out _),
+            ConfigKind.Choice => key.Choices.Any(c => string.Equals(c, value.Trim(), StringComparison.OrdinalIgnoreCase)),
+            ConfigKind.Address => AddressProblem(value) is null,
             _ => true,
         };
         if (!valid)
         {
-            throw Invalid(key, key.Kind switch
-            {
-                ConfigKind.Integer => "an integer",
-                ConfigKind.Size => "a size such as 4096, 64k, 4m or 1g",
-                ConfigKind.Boolean => "true/false/yes/no/1/0",
-                _ => "a number of seconds",
-            });
+            if (key.Kind == ConfigKind.Address) throw new ConfigException($"{key.Name}: '{Display(key)}' from {SourceOf(key)} is not host or host:port: {AddressProblem(value)}");
+            throw Invalid(key, Expected(key));
         }
     }
+
+    private static string? AddressProblem(string value)
+    {
+        try
+        {
+            HostAndPort.Parse(value, 1);
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            return e.Message;
+        }
+    }
+
+    private static string Expected(ConfigKey key) => key.Kind switch
+    {
+        ConfigKind.Integer => key.Minimum > long.MinValue ? string.Create(CultureInfo.InvariantCulture, $"an integer of at least {key.Minimum}") : "an integer",
+        ConfigKind.Port => "a port from 1 to 65535",
+        ConfigKind.Size => "a size such as 4096, 64k, 4m or 1g",
+        ConfigKind.Boolean => "true/false/yes/no/1/0",
+        ConfigKind.Seconds => key.Minimum > 0 ? string.Create(CultureInfo.InvariantCulture, $"a number of seconds of at least {key.Minimum}") : "a number of seconds",
+        ConfigKind.Url => "an http:// or https:// URL without user name, password, query or fragment",
+        ConfigKind.Choice => "one of " + string.Join(", ", key.Choices),
+        _ => "usable",
+    };
 
     private string Required(ConfigKey key) =>
         GetText(key) ?? throw new ConfigException($"{key.Name}: a value is required (set it with {key.Flag}, {key.EnvironmentVariable} or in the YAML file)");
