@@ -59,11 +59,19 @@ internal static partial class MountCommand
 
     private static int Serve(Configuration configuration, string mountpoint, ILoggerProvider loggers, ILogger log)
     {
-        var backends = Backends.Open(configuration);
+        // StackExchange.Redis 1.x completes its operations on thread-pool threads, and MySql.Data
+        // blocks the thread it runs on; with the pool's default minimum (one thread per core) a
+        // few blocked FUSE requests starve Redis replies past their timeouts, because the pool
+        // adds threads only about twice a second. Headroom from the start avoids that.
+        ThreadPool.GetMinThreads(out var workers, out var completionPorts);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(completionPorts, 64));
+
+        var backends = Backends.OpenAsync(configuration, loggers.CreateLogger("Mirror")).GetAwaiter().GetResult();
         try
         {
-            Console.Error.WriteLine($"truckeefs: state in {backends.DataDirectory}");
-            Console.Error.WriteLine($"truckeefs: metadata {backends.Meta.Description}; contents {backends.Content.Description}; coordination {backends.Coordinator.Description}; cache {backends.Options.CacheDirectory}");
+            if (backends.UsesDataDirectory) Console.Error.WriteLine($"truckeefs: state in {backends.DataDirectory}");
+            Console.Error.WriteLine($"truckeefs: metadata {backends.Meta.Description}; contents {backends.Content.Description}; coordination {backends.Coordinator.Description}; " +
+                $"tree mirror {backends.Mirror.Description}; cache {backends.Options.CacheDirectory}");
             var vfs = new VfsEngine(backends.Meta, backends.Content, backends.Coordinator, backends.Options, loggers.CreateLogger("Vfs"));
             vfs.RecoverAsync().GetAwaiter().GetResult();
 
@@ -135,7 +143,8 @@ internal static partial class MountCommand
 
     private static partial class Log
     {
-        [LoggerMessage(3001, LogLevel.Error, "truckeefs failed")]
+        // The one-line reason is already on standard error; the details are for -vv.
+        [LoggerMessage(3001, LogLevel.Debug, "truckeefs failed")]
         public static partial void Failed(ILogger logger, Exception exception);
 
         [LoggerMessage(3002, LogLevel.Information, "stopping on {Signal}")]
