@@ -19,7 +19,11 @@ internal static class Program
         args = [.. args.Where(a => !(a.Length > 1 && a[0] == '-' && a.AsSpan(1).Trim('v').IsEmpty))];
 
         var configFile = new Option<string?>("--config", "-c") { Description = "YAML configuration file.", Recursive = true };
-        var keyOptions = ConfigKeys.All.ToDictionary(k => k, k => new Option<string?>(k.Flag) { Description = k.Help, HelpName = k.Kind.ToString().ToLowerInvariant() });
+        var keyOptions = ConfigKeys.All.ToDictionary(k => k, k => new Option<string?>(k.Flag)
+        {
+            Description = k.Help + (k.Default is null ? "" : $" [default: {k.Default}]"),
+            HelpName = k.Kind == ConfigKind.Choice ? string.Join('|', k.Choices) : k.Kind.ToString().ToLowerInvariant(),
+        });
 
         var root = new RootCommand("TruckeeFS: a POSIX filesystem whose names live in SQL and whose contents live in Tahoe-LAFS (or, by default, on local disk).")
         {
@@ -35,16 +39,24 @@ internal static class Program
         foreach (var option in keyOptions.Values) mount.Options.Add(option);
         root.Subcommands.Add(mount);
 
+        var init = new Command("init", "Prepare the configured backends for a first mount: create or migrate the metadata schema and, " +
+            "when Tahoe-LAFS is configured without a rootcap, create one and print it. Safe to run again.");
+        foreach (var option in keyOptions.Values) init.Options.Add(option);
+        root.Subcommands.Add(init);
+
+        Dictionary<string, string> Flags(ParseResult result) => keyOptions
+            .Where(pair => result.GetValue(pair.Value) is not null)
+            .ToDictionary(pair => pair.Key.Name, pair => result.GetValue(pair.Value)!);
+
         int RunMount(ParseResult result)
         {
-            var flags = keyOptions
-                .Where(pair => result.GetValue(pair.Value) is not null)
-                .ToDictionary(pair => pair.Key.Name, pair => result.GetValue(pair.Value)!);
+            var flags = Flags(result);
             if (result.GetValue(mountpoint) is { } path) flags[ConfigKeys.Mount.Name] = path;
             return MountCommand.Run(result.GetValue(configFile), flags, verbosity);
         }
 
         mount.SetAction(RunMount);
+        init.SetAction(result => InitCommand.Run(result.GetValue(configFile), Flags(result)));
         // `truckeefs -c file.yaml` mounts at the file's mount key, as the original did.
         foreach (var option in keyOptions.Values) root.Options.Add(option);
         root.SetAction(RunMount);
