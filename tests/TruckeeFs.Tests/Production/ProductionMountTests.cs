@@ -118,5 +118,14 @@ public sealed class ProductionMountTests : IAsyncLifetime
         await database.KeyDeleteAsync(other);
     }
 
+    [Fact]
+    public async Task Mirror_mode_mounts_and_names_its_tree_mirror()
+    {
+        await using var mount = await TruckeeFsMount.StartAsync(_fs.Options(extra: ["--backend-storage-strategy", "mirror"]));
+        Assert.Contains($"tree mirror tahoe directories under the rootcap at {_fs.TahoeUrl}", mount.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(_fs.RootCap, mount.Output, StringComparison.Ordinal);
+        Assert.Equal(0, await mount.UnmountAsync());
+    }
+
     private static string Tail(string output) => output.Length <= 4000 ? output : output[^4000..];
 }
