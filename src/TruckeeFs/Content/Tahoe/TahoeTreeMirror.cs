@@ -166,8 +166,8 @@ public sealed partial class TahoeTreeMirror : ITreeMirror
             foreach (var barrier in _queue.OfType<Barrier>()) barrier.Done.TrySetResult();
             _queue.Clear();
         }
+        // _work stays undisposed: a late caller may still Release it, which is harmless.
         _stop.Dispose();
-        _work.Dispose();
     }
 
     /// <summary>The Tahoe child name for a name of ours (see the class summary).</summary>
