@@ -72,7 +72,7 @@ internal static partial class MountCommand
             if (backends.UsesDataDirectory) Console.Error.WriteLine($"truckeefs: state in {backends.DataDirectory}");
             Console.Error.WriteLine($"truckeefs: metadata {backends.Meta.Description}; contents {backends.Content.Description}; coordination {backends.Coordinator.Description}; " +
                 $"tree mirror {backends.Mirror.Description}; cache {backends.Options.CacheDirectory}");
-            var vfs = new VfsEngine(backends.Meta, backends.Content, backends.Coordinator, backends.Options, loggers.CreateLogger("Vfs"));
+            var vfs = new VfsEngine(backends.Meta, backends.Content, backends.Mirror, backends.Options, loggers.CreateLogger("Vfs"));
             vfs.RecoverAsync().GetAwaiter().GetResult();
 
             var options = (configuration.GetText(ConfigKeys.MountOptions) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();

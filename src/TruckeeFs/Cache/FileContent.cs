@@ -37,6 +37,8 @@ internal sealed class FileContent : IDisposable
         RecoverStagedBlocks();
     }
 
+    public long Inode => _inode;
+
     public long Size { get; private set; }
     public long Mtime { get; private set; }
     public long Ctime { get; private set; }

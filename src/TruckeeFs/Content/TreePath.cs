@@ -56,16 +56,9 @@ public sealed class TreePath : IEquatable<TreePath>
     public override string ToString() => "/" + string.Join('/', _names.Select(n => Encoding.UTF8.GetString(n)));
 }
 
-/// <summary>
-/// Finds the paths of inodes through <see cref="IMetaStore"/>, for callers of
-/// <see cref="ITreeMirror"/>. The metadata store keeps names per directory, so a name is found
-/// by listing its directory: each step costs a listing of one directory, and a hard-linked
-/// file's names are found only in the directory <see cref="IMetaStore.ParentOf"/> reports.
-/// Call only when <see cref="ITreeMirror.IsEnabled"/>.
-/// </summary>
+/// <summary>Finds the paths of inodes through <see cref="IMetaStore.NamesOf"/>, for callers of <see cref="ITreeMirror"/>.</summary>
 public static class TreePaths
 {
-    private const int Page = 1024;
     private const long RootInode = 1;
 
     /// <summary>The path of a directory, or null if it is not linked into the tree (removed meanwhile).</summary>
@@ -73,43 +66,28 @@ public static class TreePaths
     {
         var names = new List<byte[]>();
         var seen = new HashSet<long>();
-        for (var current = directory; current != RootInode; )
+        for (var current = directory; current != RootInode;)
         {
             // A loop can only come from a concurrent rename: give up rather than spin.
             if (!seen.Add(current)) return null;
-            var parent = meta.ParentOf(current);
-            var name = NamesIn(meta, parent, current).FirstOrDefault();
-            if (name is null) return null;
-            names.Add(name);
-            current = parent;
+            var links = meta.NamesOf(current);
+            if (links.Count == 0) return null;
+            names.Add(links[0].Name);
+            current = links[0].Parent;
         }
         var path = TreePath.Root;
         for (var i = names.Count - 1; i >= 0; i--) path = path.Child(names[i]);
         return path;
     }
 
-    /// <summary>The paths of a file's names in the directory <see cref="IMetaStore.ParentOf"/> reports for it; empty when it has none.</summary>
+    /// <summary>The paths of every name of a file (several when hard-linked); empty when it has none.</summary>
     public static IReadOnlyList<TreePath> OfFile(IMetaStore meta, long inode)
     {
-        var parent = meta.ParentOf(inode);
-        var names = NamesIn(meta, parent, inode);
-        if (names.Count == 0) return [];
-        if (OfDirectory(meta, parent) is not { } directory) return [];
-        return [.. names.Select(n => directory.Child(n))];
-    }
-
-    private static List<byte[]> NamesIn(IMetaStore meta, long directory, long inode)
-    {
-        var names = new List<byte[]>();
-        for (long cookie = 0; ;)
+        var paths = new List<TreePath>();
+        foreach (var (parent, name) in meta.NamesOf(inode))
         {
-            var entries = meta.ReadDirectory(directory, cookie, Page);
-            foreach (var entry in entries)
-            {
-                if (entry.Inode.Id == inode) names.Add(entry.Name);
-                cookie = entry.Cookie;
-            }
-            if (entries.Count < Page) return names;
+            if (OfDirectory(meta, parent) is { } directory) paths.Add(directory.Child(name));
         }
+        return paths;
     }
 }

@@ -62,6 +62,9 @@ public interface IMetaStore : IDisposable
     /// <summary>The parent of a directory (the root is its own parent).</summary>
     long ParentOf(long directory);
 
+    /// <summary>Every name an inode has: (directory, name) pairs, several for a hard-linked file, none once unlinked.</summary>
+    IReadOnlyList<(long Parent, byte[] Name)> NamesOf(long inode);
+
     int GetXattr(long inode, byte[] name, out byte[] value);
     int SetXattr(long inode, byte[] name, byte[] value, XattrFlags flags, long now);
     int ListXattrs(long inode, out IReadOnlyList<byte[]> names);

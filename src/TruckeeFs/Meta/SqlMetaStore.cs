@@ -51,6 +51,10 @@ public sealed partial class SqlMetaStore : IMetaStore
 
     public long ParentOf(long directory) => Read(c => ParentOf(c, null, directory));
 
+    public IReadOnlyList<(long Parent, byte[] Name)> NamesOf(long inode) => Read(c =>
+        c.Query<DirentRow>("SELECT id, parent, name, inode FROM dirents WHERE inode = @inode ORDER BY id", new { inode })
+            .Select(row => (row.Parent, row.Name)).ToList());
+
     public FilesystemUsage Usage() => Read(c =>
     {
         var row = c.QuerySingle<UsageRow>("SELECT COUNT(*) AS inodes, COALESCE(SUM(size), 0) AS bytes FROM inodes");

@@ -199,7 +199,9 @@ public sealed partial class Vfs
     {
         try
         {
+            var changed = content.IsDirty;
             var status = await content.CommitAsync(durable).ConfigureAwait(false);
+            if (status == 0 && changed) MirrorFile(content.Inode);
             await _content.Collector.CollectAsync().ConfigureAwait(false);
             return status;
         }

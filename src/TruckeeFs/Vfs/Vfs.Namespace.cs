@@ -1,3 +1,4 @@
+using TruckeeFs.Content;
 using TruckeeFs.Meta;
 
 namespace TruckeeFs.Vfs;
@@ -38,24 +39,31 @@ public sealed partial class Vfs
         entry = null!;
         if (!ValidName(newName, out var status)) return status;
         status = _meta.Link(inode, newParent, newName.ToArray(), Now(), out var linked);
-        if (status == 0) entry = Remember(linked);
-        return status;
+        if (status != 0) return status;
+        entry = Remember(linked);
+        if (_mirror.IsEnabled && linked.IsRegular && MirrorDirectory(newParent) is { } directory)
+            _mirror.FileWritten(directory.Child(newName), linked.Size, _meta.GetBlocks(inode));
+        return 0;
     }
 
     public int Unlink(long parent, ReadOnlySpan<byte> name)
     {
         if (!ValidName(name, out var status)) return status;
         status = _meta.Unlink(parent, name.ToArray(), Now(), out var unlinked);
-        if (status == 0) ReclaimIfUnused(unlinked);
-        return status;
+        if (status != 0) return status;
+        MirrorRemoved(parent, name);
+        ReclaimIfUnused(unlinked);
+        return 0;
     }
 
     public int RemoveDirectory(long parent, ReadOnlySpan<byte> name)
     {
         if (!ValidName(name, out var status)) return status;
         status = _meta.RemoveDirectory(parent, name.ToArray(), Now(), out var removed);
-        if (status == 0) ReclaimIfUnused(removed);
-        return status;
+        if (status != 0) return status;
+        MirrorRemoved(parent, name);
+        ReclaimIfUnused(removed);
+        return 0;
     }
 
     /// <summary>rename(2) and renameat2(2): <paramref name="flags"/> may hold RENAME_NOREPLACE (1) or RENAME_EXCHANGE (2).</summary>
@@ -65,8 +73,14 @@ public sealed partial class Vfs
         var renameFlags = (RenameFlags)flags;
         if ((flags & ~3u) != 0 || renameFlags == (RenameFlags.NoReplace | RenameFlags.Exchange)) return Errno.EINVAL;
         status = _meta.Rename(parent, name.ToArray(), newParent, newName.ToArray(), renameFlags, Now(), out var replaced);
-        if (status == 0) ReclaimIfUnused(replaced);
-        return status;
+        if (status != 0) return status;
+        if (_mirror.IsEnabled && MirrorDirectory(parent) is { } from && MirrorDirectory(newParent) is { } to)
+        {
+            if ((renameFlags & RenameFlags.Exchange) != 0) _mirror.Exchanged(from.Child(name), to.Child(newName));
+            else _mirror.Renamed(from.Child(name), to.Child(newName));
+        }
+        ReclaimIfUnused(replaced);
+        return 0;
     }
 
     private int CreateNode(long parent, ReadOnlySpan<byte> name, NewNode node, out Inode entry)
@@ -74,7 +88,29 @@ public sealed partial class Vfs
         entry = null!;
         if (!ValidName(name, out var status)) return status;
         status = _meta.Create(parent, name.ToArray(), node, Now(), out var created);
-        if (status == 0) entry = Remember(created);
-        return status;
+        if (status != 0) return status;
+        entry = Remember(created);
+        if (_mirror.IsEnabled && MirrorDirectory(parent) is { } directory)
+        {
+            if (created.IsDirectory) _mirror.DirectoryCreated(directory.Child(name));
+            else if (created.IsRegular) _mirror.FileWritten(directory.Child(name), 0, []);
+        }
+        return 0;
+    }
+
+    /// <summary>The directory's path for the tree mirror (null when it was removed meanwhile).</summary>
+    private TreePath? MirrorDirectory(long directory) => TreePaths.OfDirectory(_meta, directory);
+
+    private void MirrorRemoved(long parent, ReadOnlySpan<byte> name)
+    {
+        if (_mirror.IsEnabled && MirrorDirectory(parent) is { } directory) _mirror.Removed(directory.Child(name));
+    }
+
+    /// <summary>Tells the tree mirror a file's committed contents, under each of its names.</summary>
+    private void MirrorFile(long inode)
+    {
+        if (!_mirror.IsEnabled || _meta.GetInode(inode) is not { IsRegular: true } row) return;
+        var blocks = _meta.GetBlocks(inode);
+        foreach (var path in TreePaths.OfFile(_meta, inode)) _mirror.FileWritten(path, row.Size, blocks);
     }
 }

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using TruckeeFs.Cache;
 using TruckeeFs.Content;
-using TruckeeFs.Coordination;
 using TruckeeFs.Meta;
 
 namespace TruckeeFs.Vfs;
@@ -21,7 +20,7 @@ public sealed partial class Vfs : IAsyncDisposable
     private const int NameMax = 255;
 
     private readonly IMetaStore _meta;
-    private readonly ICoordinator _coordinator;
+    private readonly ITreeMirror _mirror;
     private readonly VfsOptions _options;
     private readonly ILogger _log;
     private readonly ContentServices _content;
@@ -30,10 +29,11 @@ public sealed partial class Vfs : IAsyncDisposable
     private readonly ConcurrentDictionary<ulong, FileHandle> _handles = new();
     private long _nextHandle;
 
-    public Vfs(IMetaStore meta, IContentStore store, ICoordinator coordinator, VfsOptions options, ILogger log)
+    /// <param name="mirror">Told of every committed change of names and contents (MIRROR mode), or <see cref="NullTreeMirror"/>.</param>
+    public Vfs(IMetaStore meta, IContentStore store, ITreeMirror mirror, VfsOptions options, ILogger log)
     {
         _meta = meta;
-        _coordinator = coordinator;
+        _mirror = mirror;
         _options = options;
         _log = log;
         Directory.CreateDirectory(options.CacheDirectory);
@@ -68,7 +68,7 @@ public sealed partial class Vfs : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         foreach (var handle in _handles.Values)
-            await handle.Content.CommitAsync(durable: true).ConfigureAwait(false);
+            await CommitAsync(handle.Content, durable: true).ConfigureAwait(false);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
     }
 

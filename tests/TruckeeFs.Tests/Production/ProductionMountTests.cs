@@ -1,3 +1,4 @@
+using TruckeeFs.Content.Tahoe;
 using System.Security.Cryptography;
 using StackExchange.Redis;
 using TruckeeFs.Testing.Model;
@@ -125,6 +126,43 @@ public sealed class ProductionMountTests : IAsyncLifetime
         Assert.Contains($"tree mirror tahoe directories under the rootcap at {_fs.TahoeUrl}", mount.Output, StringComparison.Ordinal);
         Assert.DoesNotContain(_fs.RootCap, mount.Output, StringComparison.Ordinal);
         Assert.Equal(0, await mount.UnmountAsync());
+    }
+
+    [Fact]
+    public async Task Mirror_mode_keeps_a_browsable_tahoe_tree_in_step_with_the_names()
+    {
+        var small = "a small file"u8.ToArray();
+        var large = new byte[3 * 65536 + 17];
+        new Random(5).NextBytes(large);
+        await using (var mount = await TruckeeFsMount.StartAsync(_fs.Options(extra: ["--backend-storage-strategy", "mirror"])))
+        {
+            Directory.CreateDirectory($"{mount.Path}/docs/old");
+            File.WriteAllBytes($"{mount.Path}/docs/small.txt", small);
+            File.WriteAllBytes($"{mount.Path}/docs/large.bin", large);
+            File.WriteAllText($"{mount.Path}/docs/gone.txt", "to be removed");
+            File.Delete($"{mount.Path}/docs/gone.txt");
+            Directory.Move($"{mount.Path}/docs/old", $"{mount.Path}/docs/new");
+            File.Move($"{mount.Path}/docs/small.txt", $"{mount.Path}/docs/new/moved.txt");
+            // Unmounting waits for the mirror to apply everything queued.
+            Assert.Equal(0, await mount.UnmountAsync());
+        }
+
+        var root = await _fs.Client.ListAsync(_fs.RootCap);
+        var docs = await _fs.Client.ListAsync(root.Children["docs"].Cap!);
+        Assert.Equal(["large.bin", "new"], docs.Children.Keys.Order());
+        var moved = await _fs.Client.ListAsync(docs.Children["new"].Cap!);
+        var movedFile = Assert.Single(moved.Children);
+        Assert.Equal("moved.txt", movedFile.Key);
+        Assert.Equal(TahoeNodeKind.File, movedFile.Value.Kind);
+        var buffer = new byte[small.Length + 10];
+        Assert.Equal(small.Length, await _fs.Client.ReadAsync(movedFile.Value.Cap!, 0, buffer));
+        Assert.Equal(small, buffer[..small.Length]);
+        // A multi-block file is a directory of its blocks, in order.
+        var blocks = await _fs.Client.ListAsync(docs.Children["large.bin"].Cap!);
+        Assert.Equal(["0", "1", "2", "3"], blocks.Children.Keys.Order());
+        var last = new byte[100];
+        Assert.Equal(17, await _fs.Client.ReadAsync(blocks.Children["3"].Cap!, 0, last));
+        Assert.Equal(large[(3 * 65536)..], last[..17]);
     }
 
     private static string Tail(string output) => output.Length <= 4000 ? output : output[^4000..];
