@@ -36,6 +36,7 @@ public sealed class MySqlDialect : SqlDialect
     private const int DuplicateKey = 1062;
     private const int LockWaitTimeout = 1205;
     private const int Deadlock = 1213;
+    private const int DuplicateKeyName = 1061;
     private readonly string _connectionString;
     private readonly MySqlOptions _options;
 
@@ -95,6 +96,8 @@ public sealed class MySqlDialect : SqlDialect
 
     public override bool IsTransientConflict(Exception exception) =>
         exception is MySqlException { Number: Deadlock or LockWaitTimeout or DuplicateKey };
+
+    public override bool IsExistingIndex(Exception exception) => exception is MySqlException { Number: DuplicateKeyName };
 
     /// <summary>
     /// MariaDB since 10.6 names its system character set "utf8mb3" (column names, SHOW

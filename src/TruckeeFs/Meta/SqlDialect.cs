@@ -43,6 +43,9 @@ public abstract class SqlDialect
     /// <summary>Whether <paramref name="exception"/> is a transient conflict (deadlock, busy) worth retrying the whole transaction for.</summary>
     public abstract bool IsTransientConflict(Exception exception);
 
+    /// <summary>Whether a CREATE INDEX failed only because the index exists (a migration re-run after a crash).</summary>
+    public abstract bool IsExistingIndex(Exception exception);
+
     /// <summary>Makes committed transactions durable, where commits alone do not.</summary>
     public abstract void Sync(DbConnection connection);
 
