@@ -1,5 +1,6 @@
 using System.Data;
 using System.Data.Common;
+using System.Net.Sockets;
 using MySql.Data.MySqlClient;
 
 namespace TruckeeFs.Meta;
@@ -37,6 +38,13 @@ public sealed class MySqlDialect : SqlDialect
     private const int LockWaitTimeout = 1205;
     private const int Deadlock = 1213;
     private const int DuplicateKeyName = 1061;
+    private const int UnableToConnect = 1042;
+    private const int ServerShutdown = 1053;
+    private const int AbortingConnection = 1152;
+    private const int ConnectionKilled = 1927;
+    private const int ServerGone = 2006;
+    private const int ServerLost = 2013;
+    private const int InactivityTimeout = 4031;
     private readonly string _connectionString;
     private readonly MySqlOptions _options;
 
@@ -96,6 +104,28 @@ public sealed class MySqlDialect : SqlDialect
 
     public override bool IsTransientConflict(Exception exception) =>
         exception is MySqlException { Number: Deadlock or LockWaitTimeout or DuplicateKey };
+
+    /// <summary>
+    /// MySql.Data reports a lost link as error 1042 when connecting, or as a MySqlException
+    /// (number 0) wrapping the socket's IOException or a timeout once connected; the server, as
+    /// it goes down or drops a connection, sends one of the other numbers.
+    /// </summary>
+    public override bool IsConnectionFailure(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is MySqlException { Number: UnableToConnect or ServerShutdown or AbortingConnection or ConnectionKilled or ServerGone or ServerLost or InactivityTimeout }
+                or IOException or SocketException or TimeoutException)
+                return true;
+        }
+        return false;
+    }
+
+    public override void DiscardConnections()
+    {
+        using var connection = new MySqlConnection(_connectionString);
+        MySqlConnection.ClearPool(connection);
+    }
 
     public override bool IsExistingIndex(Exception exception) => exception is MySqlException { Number: DuplicateKeyName };
 

@@ -91,18 +91,46 @@ public sealed partial class SqlMetaStore : IMetaStore
         using var lease = _dialect.Rent();
         using var transaction = _dialect.BeginWrite(lease.Connection);
         var result = body(lease.Connection, transaction);
-        if (result == 0) transaction.Commit();
-        else transaction.Rollback();
+        if (result != 0)
+        {
+            transaction.Rollback();
+            return result;
+        }
+        try
+        {
+            transaction.Commit();
+        }
+        catch (Exception e) when (_dialect.IsConnectionFailure(e))
+        {
+            // The server may have applied the commit before the link failed: running the
+            // operation again could report EEXIST for a create that succeeded, or apply it twice.
+            _dialect.DiscardConnections();
+            throw new MetaStoreException($"metadata database ({Description}) failed during a commit, which may or may not have been applied: {e.Message}", e);
+        }
         return result;
     });
 
+    /// <summary>
+    /// Runs one attempt after another: transient conflicts are retried with a growing random
+    /// pause, a failed connection once at once (a pooled connection the server dropped, or a
+    /// restart between two operations, must not fail an operation that can simply reconnect).
+    /// A server that stays down fails the second attempt, so an operation never waits more than
+    /// two connect or command timeouts for it.
+    /// </summary>
     private T Run<T>(Func<T> attempt)
     {
+        var reconnected = false;
         for (var tries = 1; ; tries++)
         {
             try
             {
                 return attempt();
+            }
+            catch (Exception e) when (_dialect.IsConnectionFailure(e))
+            {
+                _dialect.DiscardConnections();
+                if (reconnected) throw new MetaStoreException($"metadata database ({Description}) failed: {e.Message}", e);
+                reconnected = true;
             }
             catch (Exception e) when (tries < MaxAttempts && _dialect.IsTransientConflict(e))
             {
