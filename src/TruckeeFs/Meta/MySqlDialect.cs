@@ -45,6 +45,7 @@ public sealed class MySqlDialect : SqlDialect
     private const int ServerGone = 2006;
     private const int ServerLost = 2013;
     private const int InactivityTimeout = 4031;
+    private const int AccessDenied = 1045;
     private readonly string _connectionString;
     private readonly MySqlOptions _options;
 
@@ -154,10 +155,12 @@ public sealed class MySqlDialect : SqlDialect
     }
 
     /// <summary>Creates the database on first use when the user may; otherwise it must exist.</summary>
-    private static void EnsureDatabase(MySqlConnectionStringBuilder builder)
+    private void EnsureDatabase(MySqlConnectionStringBuilder builder)
     {
         var database = builder.Database;
-        var server = new MySqlConnectionStringBuilder(builder.ConnectionString) { Database = "" };
+        // Its own unpooled connection: a pool for the server without a database would keep an
+        // idle connection open for the life of the process.
+        var server = new MySqlConnectionStringBuilder(builder.ConnectionString) { Database = "", Pooling = false };
         try
         {
             using var connection = new MySqlConnection(server.ConnectionString);
@@ -166,13 +169,17 @@ public sealed class MySqlDialect : SqlDialect
             command.CommandText = $"CREATE DATABASE IF NOT EXISTS `{database.Replace("`", "``", StringComparison.Ordinal)}`";
             command.ExecuteNonQuery();
         }
-        catch (MySqlException e) when (e.Number is 1044 or 1045 or 1227)
+        catch (MySqlException e) when (e.Number is 1044 or 1227)
         {
             // No right to create databases: the administrator made it, or opening it will say what is wrong.
         }
+        catch (MySqlException e) when (e.Number is AccessDenied)
+        {
+            throw new MetaStoreException($"metadata database {Description} refused the login of user '{builder.UserID}': {e.Message}", e);
+        }
         catch (MySqlException e)
         {
-            throw new MetaStoreException($"metadata database mysql {builder.Server}:{builder.Port} is unreachable: {e.Message}", e);
+            throw new MetaStoreException($"metadata database {Description} {(IsConnectionFailure(e) ? "is unreachable" : "failed")}: {e.Message}", e);
         }
     }
 }
