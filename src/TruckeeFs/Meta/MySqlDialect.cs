@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data;
 using System.Data.Common;
 using System.Net.Sockets;
@@ -32,8 +33,11 @@ public sealed record MySqlOptions
 /// as bytes; caps are ASCII with a binary collation. Writers lock the rows they read
 /// (SELECT ... FOR UPDATE); deadlocks, lock timeouts and lost unique-key races are retried.
 /// </summary>
-public sealed class MySqlDialect : SqlDialect
+public sealed class MySqlDialect : SqlDialect, IDisposable
 {
+    /// <summary>Open connections kept beyond this many idle are closed.</summary>
+    private const int MaxIdle = 64;
+
     private const int DuplicateKey = 1062;
     private const int LockWaitTimeout = 1205;
     private const int Deadlock = 1213;
@@ -48,6 +52,10 @@ public sealed class MySqlDialect : SqlDialect
     private const int AccessDenied = 1045;
     private readonly string _connectionString;
     private readonly MySqlOptions _options;
+    private readonly ConcurrentStack<MySqlConnection> _idle = new();
+    private readonly Action<DbConnection> _giveBack;
+    private int _idleCount;
+    private volatile bool _disposed;
 
     public MySqlDialect(MySqlOptions options)
     {
@@ -63,13 +71,12 @@ public sealed class MySqlDialect : SqlDialect
             SslMode = options.Ssl ? MySqlSslMode.Required : MySqlSslMode.None,
             ConnectionTimeout = (uint)Math.Max(1, options.ConnectTimeout.TotalSeconds),
             DefaultCommandTimeout = (uint)Math.Max(1, options.ConnectTimeout.TotalSeconds),
-            Pooling = true,
-            MinimumPoolSize = 1,
-            MaximumPoolSize = 64,
+            Pooling = false,
             CharacterSet = "utf8mb4",
             AllowUserVariables = true,
         };
         _connectionString = builder.ConnectionString;
+        _giveBack = GiveBack;
         EnsureDatabase(builder);
     }
 
@@ -85,12 +92,49 @@ public sealed class MySqlDialect : SqlDialect
     public override string Upsert(string table, string columns, string values, string keyColumns, string updates) =>
         $"INSERT INTO {table} ({columns}) VALUES ({values}) ON DUPLICATE KEY UPDATE {updates}";
 
-    /// <summary>MySql.Data pools the physical connections; each operation takes one and closes it.</summary>
+    /// <summary>
+    /// Connections are kept open here rather than in MySql.Data's pool, which pings the server
+    /// on every checkout while holding the pool's lock: each operation paid one more round trip,
+    /// and concurrent operations queued behind each other's pings. Without the ping a kept
+    /// connection may be dead (server restarted, idle timeout); its first statement then fails
+    /// as a connection failure, which <see cref="SqlMetaStore"/> answers by discarding the kept
+    /// connections and running the operation again on a new one.
+    /// </summary>
     public override ConnectionLease Rent()
     {
-        var connection = new MySqlConnection(_connectionString);
-        connection.Open();
-        return new ConnectionLease(connection, static c => c.Dispose());
+        if (_idle.TryPop(out var connection))
+        {
+            Interlocked.Decrement(ref _idleCount);
+            return new ConnectionLease(connection, _giveBack);
+        }
+        connection = new MySqlConnection(_connectionString);
+        try
+        {
+            connection.Open();
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+        return new ConnectionLease(connection, _giveBack);
+    }
+
+    /// <summary>MySql.Data closes a connection whose link failed, so only live ones are kept.</summary>
+    private void GiveBack(DbConnection connection)
+    {
+        if (connection.State == ConnectionState.Open && !_disposed)
+        {
+            if (Interlocked.Increment(ref _idleCount) <= MaxIdle)
+            {
+                _idle.Push((MySqlConnection)connection);
+                // A Dispose that ran meanwhile did not see this one.
+                if (_disposed) DiscardConnections();
+                return;
+            }
+            Interlocked.Decrement(ref _idleCount);
+        }
+        connection.Dispose();
     }
 
     // READ COMMITTED: locking reads see the newest rows and take no gap locks, so concurrent
@@ -124,8 +168,17 @@ public sealed class MySqlDialect : SqlDialect
 
     public override void DiscardConnections()
     {
-        using var connection = new MySqlConnection(_connectionString);
-        MySqlConnection.ClearPool(connection);
+        while (_idle.TryPop(out var connection))
+        {
+            Interlocked.Decrement(ref _idleCount);
+            connection.Dispose();
+        }
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        DiscardConnections();
     }
 
     public override bool IsExistingIndex(Exception exception) => exception is MySqlException { Number: DuplicateKeyName };

@@ -5,8 +5,8 @@ namespace TruckeeFs.Meta;
 
 /// <summary>
 /// The metadata store on SQL: one implementation for every engine, the differences kept in
-/// <see cref="SqlDialect"/>. Each public operation opens a pooled connection and runs one
-/// transaction; transient conflicts (deadlocks, busy) rerun the whole transaction.
+/// <see cref="SqlDialect"/>. Each public operation rents a connection from the dialect and runs
+/// one transaction; transient conflicts (deadlocks, busy) rerun the whole transaction.
 /// </summary>
 public sealed partial class SqlMetaStore : IMetaStore
 {
@@ -112,10 +112,10 @@ public sealed partial class SqlMetaStore : IMetaStore
 
     /// <summary>
     /// Runs one attempt after another: transient conflicts are retried with a growing random
-    /// pause, a failed connection once at once (a pooled connection the server dropped, or a
+    /// pause, a failed connection once at once (a kept connection the server dropped, or a
     /// restart between two operations, must not fail an operation that can simply reconnect).
-    /// A server that stays down fails the second attempt, so an operation never waits more than
-    /// two connect or command timeouts for it.
+    /// A server that stays down fails the second attempt too, so the wait for it is bounded by
+    /// a few connect or command timeouts.
     /// </summary>
     private T Run<T>(Func<T> attempt)
     {
