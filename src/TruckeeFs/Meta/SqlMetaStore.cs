@@ -16,19 +16,28 @@ public sealed partial class SqlMetaStore : IMetaStore
     private readonly SqlDialect _dialect;
     private readonly string _forUpdate;
 
-    /// <summary>Opens the database, creating or migrating its schema.</summary>
+    /// <summary>Opens the database, creating or migrating its schema; the store owns <paramref name="dialect"/> from here on, even if this fails.</summary>
     /// <param name="rootUid">Owner of the root directory when the filesystem is created.</param>
     public SqlMetaStore(SqlDialect dialect, long now, long rootUid, long rootGid)
     {
         _dialect = dialect;
         _forUpdate = dialect.ForUpdate;
-        Run(() =>
+        try
         {
-            Schema.Migrate(dialect, now, rootUid, rootGid);
-            return 0;
-        });
-        FilesystemId = Read(c => c.ExecuteScalar<string>("SELECT id FROM filesystem"))
-            ?? throw new MetaStoreException($"{Description}: the filesystem table is empty");
+            Run(() =>
+            {
+                Schema.Migrate(dialect, now, rootUid, rootGid);
+                return 0;
+            });
+            FilesystemId = Read(c => c.ExecuteScalar<string>("SELECT id FROM filesystem"))
+                ?? throw new MetaStoreException($"{Description}: the filesystem table is empty");
+        }
+        catch
+        {
+            // Nobody else will release its connections (or SQLite's lock file).
+            Dispose();
+            throw;
+        }
     }
 
     public string Description => _dialect.Description;

@@ -70,6 +70,20 @@ public abstract class MetaStoreConformance : IDisposable
     }
 
     [Fact]
+    public void A_database_from_a_newer_version_is_refused_and_the_refusal_holds_nothing()
+    {
+        using (CreateStore(Tick())) { }
+        ExecuteDirectly("INSERT INTO schema_version (version) VALUES (99)");
+
+        // The second refusal is the same: the first left no lock or connection behind.
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            var error = Assert.Throws<MetaStoreException>(() => CreateStore(Tick()));
+            Assert.Contains("schema version 99 is newer", error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void Create_then_lookup_and_creating_twice_is_EEXIST()
     {
         Assert.Equal(0, Store.Create(Root, N("a"), new NewNode(FileMode, 10, 20), Tick(), out var created));
