@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Data;
 using System.Data.Common;
+using System.Net.Sockets;
 using MySql.Data.MySqlClient;
 
 namespace TruckeeFs.Meta;
@@ -21,13 +23,29 @@ public sealed record MySqlOptions
 /// as bytes; caps are ASCII with a binary collation. Writers lock the rows they read
 /// (SELECT ... FOR UPDATE); deadlocks, lock timeouts and lost unique-key races are retried.
 /// </summary>
-public sealed class MySqlDialect : SqlDialect
+public sealed class MySqlDialect : SqlDialect, IDisposable
 {
+    /// <summary>Open connections kept beyond this many idle are closed.</summary>
+    private const int MaxIdle = 64;
+
     private const int DuplicateKey = 1062;
     private const int LockWaitTimeout = 1205;
     private const int Deadlock = 1213;
+    private const int DuplicateKeyName = 1061;
+    private const int UnableToConnect = 1042;
+    private const int ServerShutdown = 1053;
+    private const int AbortingConnection = 1152;
+    private const int ConnectionKilled = 1927;
+    private const int ServerGone = 2006;
+    private const int ServerLost = 2013;
+    private const int InactivityTimeout = 4031;
+    private const int AccessDenied = 1045;
     private readonly string _connectionString;
     private readonly MySqlOptions _options;
+    private readonly ConcurrentStack<MySqlConnection> _idle = new();
+    private readonly Action<DbConnection> _giveBack;
+    private int _idleCount;
+    private volatile bool _disposed;
 
     public MySqlDialect(MySqlOptions options)
     {
@@ -43,13 +61,12 @@ public sealed class MySqlDialect : SqlDialect
             SslMode = options.Ssl ? MySqlSslMode.Required : MySqlSslMode.None,
             ConnectionTimeout = (uint)Math.Max(1, options.ConnectTimeout.TotalSeconds),
             DefaultCommandTimeout = (uint)Math.Max(1, options.ConnectTimeout.TotalSeconds),
-            Pooling = true,
-            MinimumPoolSize = 1,
-            MaximumPoolSize = 64,
+            Pooling = false,
             CharacterSet = "utf8mb4",
             AllowUserVariables = true,
         };
         _connectionString = builder.ConnectionString;
+        _giveBack = GiveBack;
         EnsureDatabase(builder);
     }
 
@@ -65,12 +82,49 @@ public sealed class MySqlDialect : SqlDialect
     public override string Upsert(string table, string columns, string values, string keyColumns, string updates) =>
         $"INSERT INTO {table} ({columns}) VALUES ({values}) ON DUPLICATE KEY UPDATE {updates}";
 
-    /// <summary>MySql.Data pools the physical connections; each operation takes one and closes it.</summary>
+    /// <summary>
+    /// Connections are kept open here rather than in MySql.Data's pool, which pings the server
+    /// on every checkout while holding the pool's lock: each operation paid one more round trip,
+    /// and concurrent operations queued behind each other's pings. Without the ping a kept
+    /// connection may be dead (server restarted, idle timeout); its first statement then fails
+    /// as a connection failure, which <see cref="SqlMetaStore"/> answers by discarding the kept
+    /// connections and running the operation again on a new one.
+    /// </summary>
     public override ConnectionLease Rent()
     {
-        var connection = new MySqlConnection(_connectionString);
-        connection.Open();
-        return new ConnectionLease(connection, static c => c.Dispose());
+        if (_idle.TryPop(out var connection))
+        {
+            Interlocked.Decrement(ref _idleCount);
+            return new ConnectionLease(connection, _giveBack);
+        }
+        connection = new MySqlConnection(_connectionString);
+        try
+        {
+            connection.Open();
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+        return new ConnectionLease(connection, _giveBack);
+    }
+
+    /// <summary>MySql.Data closes a connection whose link failed, so only live ones are kept.</summary>
+    private void GiveBack(DbConnection connection)
+    {
+        if (connection.State == ConnectionState.Open && !_disposed)
+        {
+            if (Interlocked.Increment(ref _idleCount) <= MaxIdle)
+            {
+                _idle.Push((MySqlConnection)connection);
+                // A Dispose that ran meanwhile did not see this one.
+                if (_disposed) DiscardConnections();
+                return;
+            }
+            Interlocked.Decrement(ref _idleCount);
+        }
+        connection.Dispose();
     }
 
     // READ COMMITTED: locking reads see the newest rows and take no gap locks, so concurrent
@@ -85,6 +139,39 @@ public sealed class MySqlDialect : SqlDialect
 
     public override bool IsTransientConflict(Exception exception) =>
         exception is MySqlException { Number: Deadlock or LockWaitTimeout or DuplicateKey };
+
+    /// <summary>
+    /// MySql.Data reports a lost link as error 1042 when connecting, or as a MySqlException
+    /// (number 0) wrapping the socket's IOException or a timeout once connected; the server, as
+    /// it goes down or drops a connection, sends one of the other numbers.
+    /// </summary>
+    public override bool IsConnectionFailure(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is MySqlException { Number: UnableToConnect or ServerShutdown or AbortingConnection or ConnectionKilled or ServerGone or ServerLost or InactivityTimeout }
+                or IOException or SocketException or TimeoutException)
+                return true;
+        }
+        return false;
+    }
+
+    public override void DiscardConnections()
+    {
+        while (_idle.TryPop(out var connection))
+        {
+            Interlocked.Decrement(ref _idleCount);
+            connection.Dispose();
+        }
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        DiscardConnections();
+    }
+
+    public override bool IsExistingIndex(Exception exception) => exception is MySqlException { Number: DuplicateKeyName };
 
     /// <summary>
     /// MariaDB since 10.6 names its system character set "utf8mb3" (column names, SHOW
@@ -111,10 +198,12 @@ public sealed class MySqlDialect : SqlDialect
     }
 
     /// <summary>Creates the database on first use when the user may; otherwise it must exist.</summary>
-    private static void EnsureDatabase(MySqlConnectionStringBuilder builder)
+    private void EnsureDatabase(MySqlConnectionStringBuilder builder)
     {
         var database = builder.Database;
-        var server = new MySqlConnectionStringBuilder(builder.ConnectionString) { Database = "" };
+        // Its own unpooled connection: a pool for the server without a database would keep an
+        // idle connection open for the life of the process.
+        var server = new MySqlConnectionStringBuilder(builder.ConnectionString) { Database = "", Pooling = false };
         try
         {
             using var connection = new MySqlConnection(server.ConnectionString);
@@ -123,13 +212,17 @@ public sealed class MySqlDialect : SqlDialect
             command.CommandText = $"CREATE DATABASE IF NOT EXISTS `{database.Replace("`", "``", StringComparison.Ordinal)}`";
             command.ExecuteNonQuery();
         }
-        catch (MySqlException e) when (e.Number is 1044 or 1045 or 1227)
+        catch (MySqlException e) when (e.Number is 1044 or 1227)
         {
             // No right to create databases: the administrator made it, or opening it will say what is wrong.
         }
+        catch (MySqlException e) when (e.Number is AccessDenied)
+        {
+            throw new MetaStoreException($"metadata database {Description} refused the login of user '{builder.UserID}': {e.Message}", e);
+        }
         catch (MySqlException e)
         {
-            throw new MetaStoreException($"metadata database mysql {builder.Server}:{builder.Port} is unreachable: {e.Message}", e);
+            throw new MetaStoreException($"metadata database {Description} {(IsConnectionFailure(e) ? "is unreachable" : "failed")}: {e.Message}", e);
         }
     }
 }

@@ -69,7 +69,7 @@ internal static class Schema
         for (var next = version + 1; next <= LatestVersion; next++)
         {
             foreach (var statement in Migrations[next - 1])
-                ExecuteIgnoringExisting(connection, dialect.Expand(statement));
+                ExecuteIgnoringExisting(dialect, connection, dialect.Expand(statement));
             using var transaction = dialect.BeginWrite(connection);
             if (next == 1) CreateRoot(connection, transaction, now, rootUid, rootGid);
             connection.Execute("INSERT INTO schema_version (version) VALUES (@next)", new { next }, transaction);
@@ -90,14 +90,13 @@ internal static class Schema
     }
 
     /// <summary>Index creation has no portable IF NOT EXISTS; a re-run after a crash finds it present.</summary>
-    private static void ExecuteIgnoringExisting(DbConnection connection, string sql)
+    private static void ExecuteIgnoringExisting(SqlDialect dialect, DbConnection connection, string sql)
     {
         try
         {
             connection.Execute(sql);
         }
-        catch (DbException e) when (sql.StartsWith("CREATE INDEX", StringComparison.Ordinal) 
-            && (e.Message.Contains("already exists", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("Duplicate key name", StringComparison.OrdinalIgnoreCase)))
+        catch (DbException e) when (sql.StartsWith("CREATE INDEX", StringComparison.Ordinal) && dialect.IsExistingIndex(e))
         {
         }
     }

@@ -43,6 +43,22 @@ public abstract class SqlDialect
     /// <summary>Whether <paramref name="exception"/> is a transient conflict (deadlock, busy) worth retrying the whole transaction for.</summary>
     public abstract bool IsTransientConflict(Exception exception);
 
+    /// <summary>
+    /// Whether <paramref name="exception"/> means the connection to the server failed (refused,
+    /// reset, timed out, server shut down) rather than the statement: the transaction was not
+    /// applied, unless the failure came during its commit.
+    /// </summary>
+    public abstract bool IsConnectionFailure(Exception exception);
+
+    /// <summary>
+    /// Drops the idle connections kept for reuse after a connection failure: they lead to the
+    /// same server, and each would otherwise be found dead (or time out) one operation at a time.
+    /// </summary>
+    public abstract void DiscardConnections();
+
+    /// <summary>Whether a CREATE INDEX failed only because the index exists (a migration re-run after a crash).</summary>
+    public abstract bool IsExistingIndex(Exception exception);
+
     /// <summary>Makes committed transactions durable, where commits alone do not.</summary>
     public abstract void Sync(DbConnection connection);
 

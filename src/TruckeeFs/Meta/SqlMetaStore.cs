@@ -5,8 +5,8 @@ namespace TruckeeFs.Meta;
 
 /// <summary>
 /// The metadata store on SQL: one implementation for every engine, the differences kept in
-/// <see cref="SqlDialect"/>. Each public operation opens a pooled connection and runs one
-/// transaction; transient conflicts (deadlocks, busy) rerun the whole transaction.
+/// <see cref="SqlDialect"/>. Each public operation rents a connection from the dialect and runs
+/// one transaction; transient conflicts (deadlocks, busy) rerun the whole transaction.
 /// </summary>
 public sealed partial class SqlMetaStore : IMetaStore
 {
@@ -16,19 +16,28 @@ public sealed partial class SqlMetaStore : IMetaStore
     private readonly SqlDialect _dialect;
     private readonly string _forUpdate;
 
-    /// <summary>Opens the database, creating or migrating its schema.</summary>
+    /// <summary>Opens the database, creating or migrating its schema; the store owns <paramref name="dialect"/> from here on, even if this fails.</summary>
     /// <param name="rootUid">Owner of the root directory when the filesystem is created.</param>
     public SqlMetaStore(SqlDialect dialect, long now, long rootUid, long rootGid)
     {
         _dialect = dialect;
         _forUpdate = dialect.ForUpdate;
-        Run(() =>
+        try
         {
-            Schema.Migrate(dialect, now, rootUid, rootGid);
-            return 0;
-        });
-        FilesystemId = Read(c => c.ExecuteScalar<string>("SELECT id FROM filesystem"))
-            ?? throw new MetaStoreException($"{Description}: the filesystem table is empty");
+            Run(() =>
+            {
+                Schema.Migrate(dialect, now, rootUid, rootGid);
+                return 0;
+            });
+            FilesystemId = Read(c => c.ExecuteScalar<string>("SELECT id FROM filesystem"))
+                ?? throw new MetaStoreException($"{Description}: the filesystem table is empty");
+        }
+        catch
+        {
+            // Nobody else will release its connections (or SQLite's lock file).
+            Dispose();
+            throw;
+        }
     }
 
     public string Description => _dialect.Description;
@@ -95,18 +104,46 @@ public sealed partial class SqlMetaStore : IMetaStore
         using var lease = _dialect.Rent();
         using var transaction = _dialect.BeginWrite(lease.Connection);
         var result = body(lease.Connection, transaction);
-        if (result == 0) transaction.Commit();
-        else transaction.Rollback();
+        if (result != 0)
+        {
+            transaction.Rollback();
+            return result;
+        }
+        try
+        {
+            transaction.Commit();
+        }
+        catch (Exception e) when (_dialect.IsConnectionFailure(e))
+        {
+            // The server may have applied the commit before the link failed: running the
+            // operation again could report EEXIST for a create that succeeded, or apply it twice.
+            _dialect.DiscardConnections();
+            throw new MetaStoreException($"metadata database ({Description}) failed during a commit, which may or may not have been applied: {e.Message}", e);
+        }
         return result;
     });
 
+    /// <summary>
+    /// Runs one attempt after another: transient conflicts are retried with a growing random
+    /// pause, a failed connection once at once (a kept connection the server dropped, or a
+    /// restart between two operations, must not fail an operation that can simply reconnect).
+    /// A server that stays down fails the second attempt too, so the wait for it is bounded by
+    /// a few connect or command timeouts.
+    /// </summary>
     private T Run<T>(Func<T> attempt)
     {
+        var reconnected = false;
         for (var tries = 1; ; tries++)
         {
             try
             {
                 return attempt();
+            }
+            catch (Exception e) when (_dialect.IsConnectionFailure(e))
+            {
+                _dialect.DiscardConnections();
+                if (reconnected) throw new MetaStoreException($"metadata database ({Description}) failed: {e.Message}", e);
+                reconnected = true;
             }
             catch (Exception e) when (tries < MaxAttempts && _dialect.IsTransientConflict(e))
             {

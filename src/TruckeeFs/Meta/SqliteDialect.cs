@@ -85,6 +85,17 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
     /// <summary>One connection holds the database exclusively: there is nobody to conflict with.</summary>
     public override bool IsTransientConflict(Exception exception) => false;
 
+    /// <summary>The database is a local file on a connection held open: there is no link to lose.</summary>
+    public override bool IsConnectionFailure(Exception exception) => false;
+
+    public override void DiscardConnections()
+    {
+    }
+
+    // SQLite reports every schema error as SQLITE_ERROR (1); only the message tells them apart.
+    public override bool IsExistingIndex(Exception exception) =>
+        exception is SqliteException { SqliteErrorCode: 1 } e && e.Message.Contains("already exists", StringComparison.Ordinal);
+
     public void Dispose()
     {
         _connection.Dispose();

@@ -15,7 +15,11 @@ public abstract class MetaStoreConformance : IDisposable
     private long _clock = 1_000_000_000;
     private IMetaStore? _store;
 
+    /// <summary>Opens the test's database; each call opens the same one.</summary>
     protected abstract IMetaStore CreateStore(long now);
+
+    /// <summary>Runs <paramref name="sql"/> on the test's database, bypassing the store (which must be closed); returns the first value, if any.</summary>
+    protected abstract object? ExecuteDirectly(string sql);
 
     private IMetaStore Store => _store ??= CreateStore(Tick());
 
@@ -34,6 +38,49 @@ public abstract class MetaStoreConformance : IDisposable
         Assert.Equal(2, root.Nlink);
         Assert.False(string.IsNullOrEmpty(Store.FilesystemId));
         Assert.Equal(Root, Store.ParentOf(Root));
+    }
+
+    [Fact]
+    public void Reopening_keeps_the_identity_and_does_not_migrate_twice()
+    {
+        string id;
+        using (var first = CreateStore(Tick())) id = first.FilesystemId;
+        using (var second = CreateStore(Tick()))
+        {
+            Assert.Equal(id, second.FilesystemId);
+            Assert.NotNull(second.GetInode(Root));
+        }
+        Assert.Equal(1L, Convert.ToInt64(ExecuteDirectly("SELECT COUNT(*) FROM schema_version"), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public void A_migration_interrupted_after_its_schema_changes_runs_again()
+    {
+        string id;
+        using (var first = CreateStore(Tick())) id = first.FilesystemId;
+        // As if the process died after creating tables and indexes (MySQL commits DDL at once) but before recording it.
+        ExecuteDirectly("DELETE FROM schema_version");
+
+        using (var second = CreateStore(Tick()))
+        {
+            Assert.Equal(id, second.FilesystemId);
+            Assert.Equal(2, second.GetInode(Root)!.Nlink);
+        }
+        Assert.Equal(1L, Convert.ToInt64(ExecuteDirectly("SELECT COUNT(*) FROM schema_version"), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public void A_database_from_a_newer_version_is_refused_and_the_refusal_holds_nothing()
+    {
+        using (CreateStore(Tick())) { }
+        ExecuteDirectly("INSERT INTO schema_version (version) VALUES (99)");
+
+        // The second refusal is the same: the first left no lock or connection behind.
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            var error = Assert.Throws<MetaStoreException>(() => CreateStore(Tick()));
+            Assert.Contains("schema version 99 is newer", error.Message, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
@@ -338,20 +385,19 @@ public sealed class SqliteMetaStoreTests : MetaStoreConformance
 
     protected override IMetaStore CreateStore(long now) => new SqlMetaStore(new SqliteDialect(Path.Combine(_directory, "m.db")), now, 0, 0);
 
+    protected override object? ExecuteDirectly(string sql)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_directory, "m.db")};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
     public override void Dispose()
     {
         base.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
-    }
-
-    [Fact]
-    public void Reopening_keeps_the_identity_and_does_not_migrate_twice()
-    {
-        string id;
-        using (var first = CreateStore(1)) id = first.FilesystemId;
-        using var second = CreateStore(2);
-        Assert.Equal(id, second.FilesystemId);
-        Assert.NotNull(second.GetInode(1));
     }
 }
