@@ -71,7 +71,8 @@ internal static partial class MountCommand
         {
             if (backends.UsesDataDirectory) Console.Error.WriteLine($"truckeefs: state in {backends.DataDirectory}");
             Console.Error.WriteLine($"truckeefs: metadata {backends.Meta.Description}; contents {backends.Content.Description}; coordination {backends.Coordinator.Description}; " +
-                $"tree mirror {backends.Mirror.Description}; cache {backends.Options.CacheDirectory}");
+                $"tree mirror {backends.Mirror.Description}; cache {backends.Options.CacheDirectory}; " +
+                $"kernel caches attributes {backends.Options.AttributeTimeout:0.###} s, names {backends.Options.EntryTimeout:0.###} s");
             var vfs = new VfsEngine(backends.Meta, backends.Content, backends.Mirror, backends.Options, loggers.CreateLogger("Vfs"));
             vfs.RecoverAsync().GetAwaiter().GetResult();
 

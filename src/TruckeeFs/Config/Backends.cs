@@ -80,12 +80,17 @@ public sealed class Backends : IAsyncDisposable
         var redis = ReadRedisOptions(configuration);
         var resetRedis = configuration.GetBoolean(ConfigKeys.ResetRedis);
         var semaphoreTimeout = TimeSpan.FromSeconds(configuration.GetSeconds(ConfigKeys.RedisSemaphoreTimeout));
+        // A mount that owns its metadata alone changes it only through its own kernel, which keeps
+        // its caches coherent: they may be long. Mounts sharing a server see each other's changes
+        // only when those caches expire (there is no cross-host invalidation yet): keep them short.
+        var shared = configuration.GetText(ConfigKeys.SqlHost) is not null || redis is not null;
+        double CacheTimeout(ConfigKey key) => configuration.GetText(key) is null ? (shared ? 1 : 60) : configuration.GetSeconds(key);
         var options = new VfsOptions
         {
             BlockSize = blockSize,
             CacheDirectory = cacheDirectory,
-            AttributeTimeout = configuration.GetSeconds(ConfigKeys.AttrTimeout),
-            EntryTimeout = configuration.GetSeconds(ConfigKeys.EntryTimeout),
+            AttributeTimeout = CacheTimeout(ConfigKeys.AttrTimeout),
+            EntryTimeout = CacheTimeout(ConfigKeys.EntryTimeout),
         };
         Directory.CreateDirectory(cacheDirectory);
 

@@ -52,8 +52,10 @@ public static class ConfigKeys
     public static readonly ConfigKey DataDir = new("data_dir", ConfigKind.Path, null, "Folder of the embedded metadata database and local content store (default: $XDG_DATA_HOME/truckeefs, else ~/.local/share/truckeefs).");
     public static readonly ConfigKey CacheDir = new("cache_dir", ConfigKind.Path, null, "Folder of cached blocks and staged changes (default: <data_dir>/cache).");
     public static readonly ConfigKey BlockSize = new("block_size", ConfigKind.Size, "4m", "Size of the immutable blocks file contents are stored in (64k to 64m).");
-    public static readonly ConfigKey AttrTimeout = new("attr_timeout", ConfigKind.Seconds, "1", "How long the kernel may cache file attributes, in seconds.");
-    public static readonly ConfigKey EntryTimeout = new("entry_timeout", ConfigKind.Seconds, "1", "How long the kernel may cache names, in seconds.");
+    public static readonly ConfigKey AttrTimeout = new("attr_timeout", ConfigKind.Seconds, null,
+        "How long the kernel may cache file attributes, in seconds (default: 60 when this mount is the only one, 1 with sql_host or redis_host).");
+    public static readonly ConfigKey EntryTimeout = new("entry_timeout", ConfigKind.Seconds, null,
+        "How long the kernel may cache names, in seconds (default: 60 when this mount is the only one, 1 with sql_host or redis_host).");
     public static readonly ConfigKey MountOptions = new("mount_options", ConfigKind.Text, "fsname=TruckeeFS,default_permissions",
         "FUSE mount options, comma separated (allow_other is added when running as root).");
     public static readonly ConfigKey LogFile = new("log_file", ConfigKind.Path, null, "Write the log to this file instead of standard error.");
