@@ -53,16 +53,16 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
     public override void SetAttr(FuseRequest request, ulong inode, in FuseStat attr, FuseSetAttrFlags toSet, FuseFileInfo? file)
     {
         var now = NowNanoseconds();
-        var change = new SetAttributesRequest
+        var change = new AttributeChange
         {
             Mode = toSet.HasFlag(FuseSetAttrFlags.Mode) ? attr.Mode : null,
             Uid = toSet.HasFlag(FuseSetAttrFlags.Uid) ? attr.Uid : null,
             Gid = toSet.HasFlag(FuseSetAttrFlags.Gid) ? attr.Gid : null,
-            Size = toSet.HasFlag(FuseSetAttrFlags.Size) ? attr.Size : null,
             Atime = toSet.HasFlag(FuseSetAttrFlags.AtimeNow) ? now : toSet.HasFlag(FuseSetAttrFlags.Atime) ? attr.AtimeSec * 1_000_000_000 + attr.AtimeNsec : null,
             Mtime = toSet.HasFlag(FuseSetAttrFlags.MtimeNow) ? now : toSet.HasFlag(FuseSetAttrFlags.Mtime) ? attr.MtimeSec * 1_000_000_000 + attr.MtimeNsec : null,
         };
-        Answer(request, vfs.SetAttributesAsync((long)inode, change), (r, result) =>
+        long? size = toSet.HasFlag(FuseSetAttrFlags.Size) ? attr.Size : null;
+        Answer(request, vfs.SetAttributesAsync((long)inode, change, size), (r, result) =>
         {
             if (result.Status != 0) r.ReplyError(result.Status);
             else r.ReplyAttr(ToStat(result.Attributes!), _attributeTimeout);

@@ -86,19 +86,20 @@ public sealed partial class Vfs
         }
     }
 
-    public async ValueTask<(int Status, Inode? Attributes)> SetAttributesAsync(long inode, SetAttributesRequest request)
+    /// <summary>setattr: a new <paramref name="size"/> (truncate) and/or the attributes <paramref name="change"/> names.</summary>
+    public async ValueTask<(int Status, Inode? Attributes)> SetAttributesAsync(long inode, AttributeChange change, long? size)
     {
         var row = _meta.GetInode(inode);
         if (row is null) return (Errno.ENOENT, null);
-        if (request.Size is { } size)
+        if (size is { } newSize)
         {
             if (row.IsDirectory) return (Errno.EISDIR, null);
             if (!row.IsRegular) return (Errno.EINVAL, null);
-            if (size < 0) return (Errno.EINVAL, null);
+            if (newSize < 0) return (Errno.EINVAL, null);
             var content = AcquireContent(row);
             try
             {
-                await content.TruncateAsync(size, Now()).ConfigureAwait(false);
+                await content.TruncateAsync(newSize, Now()).ConfigureAwait(false);
                 var status = await CommitAsync(content, durable: false).ConfigureAwait(false);
                 if (status != 0) return (status, null);
             }
@@ -107,15 +108,14 @@ public sealed partial class Vfs
                 ReleaseContent(inode);
             }
         }
-        else if (request.Mtime is not null && LiveContent(inode) is { IsDirty: true } dirty)
+        else if (change.Mtime is not null && LiveContent(inode) is { IsDirty: true } dirty)
         {
             // An explicit mtime must not be overwritten by the commit of earlier writes.
             var status = await CommitAsync(dirty, durable: false).ConfigureAwait(false);
             if (status != 0) return (status, null);
         }
-        if (request.Mode is not null || request.Uid is not null || request.Gid is not null || request.Atime is not null || request.Mtime is not null)
+        if (change.Mode is not null || change.Uid is not null || change.Gid is not null || change.Atime is not null || change.Mtime is not null)
         {
-            var change = new AttributeChange { Mode = request.Mode, Uid = request.Uid, Gid = request.Gid, Atime = request.Atime, Mtime = request.Mtime };
             var status = _meta.SetAttributes(inode, change, Now(), out var updated);
             return (status, status == 0 ? Overlay(updated) : null);
         }

@@ -28,17 +28,6 @@ public readonly record struct ListingEntry(byte[] Name, Inode Attributes, long N
 public readonly record struct FilesystemStatistics(
     long BlockSize, long Blocks, long BlocksFree, long BlocksAvailable, long Files, long FilesFree, long NameMax);
 
-/// <summary>Attribute changes requested by setattr; null members are left alone.</summary>
-public sealed record SetAttributesRequest
-{
-    public long? Mode { get; init; }
-    public long? Uid { get; init; }
-    public long? Gid { get; init; }
-    public long? Size { get; init; }
-    public long? Atime { get; init; }
-    public long? Mtime { get; init; }
-}
-
 /// <summary>Flags of open(2) the engine looks at.</summary>
 public static class OpenFlags
 {
