@@ -16,7 +16,7 @@ namespace TruckeeFs.Config;
 /// </summary>
 public sealed class Backends : IAsyncDisposable
 {
-    private Backends(IMetaStore meta, IContentStore content, ICoordinator coordinator, ITreeMirror mirror, VfsOptions options, string dataDirectory, bool usesDataDirectory, TimeSpan semaphoreTimeout)
+    private Backends(IMetaStore meta, IContentStore content, ICoordinator coordinator, ITreeMirror mirror, VfsOptions options, string dataDirectory, bool usesDataDirectory)
     {
         UsesDataDirectory = usesDataDirectory;
         Meta = meta;
@@ -25,7 +25,6 @@ public sealed class Backends : IAsyncDisposable
         Mirror = mirror;
         Options = options;
         DataDirectory = dataDirectory;
-        SemaphoreTimeout = semaphoreTimeout;
     }
 
     public IMetaStore Meta { get; }
@@ -37,9 +36,6 @@ public sealed class Backends : IAsyncDisposable
 
     public VfsOptions Options { get; }
     public string DataDirectory { get; }
-
-    /// <summary>The TTL to acquire coordination semaphores with (<c>redis_semaphore_timeout</c>).</summary>
-    public TimeSpan SemaphoreTimeout { get; }
 
     /// <summary>True when data_dir holds something: the SQLite metadata or the local content store.</summary>
     public bool UsesDataDirectory { get; }
@@ -79,7 +75,6 @@ public sealed class Backends : IAsyncDisposable
         var mirrored = IsMirrored(configuration, tahoe);
         var redis = ReadRedisOptions(configuration);
         var resetRedis = configuration.GetBoolean(ConfigKeys.ResetRedis);
-        var semaphoreTimeout = TimeSpan.FromSeconds(configuration.GetSeconds(ConfigKeys.RedisSemaphoreTimeout));
         // A mount that owns its metadata alone changes it only through its own kernel, which keeps
         // its caches coherent: they may be long. Mounts sharing a server see each other's changes
         // only when those caches expire (there is no cross-host invalidation yet): keep them short.
@@ -123,7 +118,7 @@ public sealed class Backends : IAsyncDisposable
                 ? new TahoeTreeMirror(((TahoeContentStore)content).Client, tahoe!.RootCap!, mirrorLog, disposeTimeout: tahoe.NetTimeout * 3)
                 : NullTreeMirror.Instance;
             var usesDataDirectory = !configuration.IsGiven(ConfigKeys.SqlHost) || tahoe is null;
-            return new Backends(meta, content, coordinator, mirror, options, dataDirectory, usesDataDirectory, semaphoreTimeout);
+            return new Backends(meta, content, coordinator, mirror, options, dataDirectory, usesDataDirectory);
         }
         catch
         {

@@ -31,10 +31,6 @@ public readonly record struct FilesystemStatistics(
 /// <summary>Flags of open(2) the engine looks at.</summary>
 public static class OpenFlags
 {
-    public const int AccessMask = 3;
-    public const int ReadOnly = 0;
-    public const int WriteOnly = 1;
-    public const int ReadWrite = 2;
     public const int Truncate = 0x200;
     public const int Append = 0x400;
 }
