@@ -73,7 +73,7 @@ internal static partial class MountCommand
             Console.Error.WriteLine($"truckeefs: metadata {backends.Meta.Description}; contents {backends.Content.Description}; coordination {backends.Coordinator.Description}; " +
                 $"tree mirror {backends.Mirror.Description}; cache {backends.Options.CacheDirectory}; " +
                 $"kernel caches attributes {backends.Options.AttributeTimeout:0.###} s, names {backends.Options.EntryTimeout:0.###} s");
-            var vfs = new VfsEngine(backends.Meta, backends.Content, backends.Mirror, backends.Options, loggers.CreateLogger("Vfs"));
+            var vfs = new VfsEngine(backends.Meta, backends.Content, backends.Coordinator, backends.Mirror, backends.Options, loggers.CreateLogger("Vfs"));
             vfs.RecoverAsync().GetAwaiter().GetResult();
 
             var options = (configuration.GetText(ConfigKeys.MountOptions) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using TruckeeFs.Cache;
 using TruckeeFs.Content;
+using TruckeeFs.Coordination;
 using TruckeeFs.Meta;
 
 namespace TruckeeFs.Vfs;
@@ -20,6 +21,7 @@ public sealed partial class Vfs : IAsyncDisposable
     private const int NameMax = 255;
 
     private readonly IMetaStore _meta;
+    private readonly ICoordinator _coordinator;
     private readonly ITreeMirror _mirror;
     private readonly VfsOptions _options;
     private readonly ILogger _log;
@@ -29,10 +31,12 @@ public sealed partial class Vfs : IAsyncDisposable
     private readonly ConcurrentDictionary<ulong, FileHandle> _handles = new();
     private long _nextHandle;
 
+    /// <param name="coordinator">How this mount coordinates with the other mounts of the filesystem.</param>
     /// <param name="mirror">Told of every committed change of names and contents (MIRROR mode), or <see cref="NullTreeMirror"/>.</param>
-    public Vfs(IMetaStore meta, IContentStore store, ITreeMirror mirror, VfsOptions options, ILogger log)
+    public Vfs(IMetaStore meta, IContentStore store, ICoordinator coordinator, ITreeMirror mirror, VfsOptions options, ILogger log)
     {
         _meta = meta;
+        _coordinator = coordinator;
         _mirror = mirror;
         _options = options;
         _log = log;
@@ -42,6 +46,9 @@ public sealed partial class Vfs : IAsyncDisposable
     }
 
     public VfsOptions Options => _options;
+
+    /// <summary>Counters of the data path (cache, staging, uploads) for status reports.</summary>
+    public VfsStatistics Statistics { get; } = new();
 
     /// <summary>
     /// Makes the state a previous mount left consistent: commits blocks it staged but did not
