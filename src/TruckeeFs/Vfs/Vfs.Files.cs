@@ -201,7 +201,7 @@ public sealed partial class Vfs
         {
             var changed = content.IsDirty;
             var status = await content.CommitAsync(durable).ConfigureAwait(false);
-            if (status == 0 && changed) MirrorFile(content.Inode);
+            if (status == 0 && changed) ContentCommitted(content.Inode);
             await _content.Collector.CollectAsync().ConfigureAwait(false);
             return status;
         }

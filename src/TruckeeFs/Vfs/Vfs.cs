@@ -161,6 +161,12 @@ public sealed partial class Vfs : IAsyncDisposable
         return copy;
     }
 
+    /// <summary>
+    /// New contents of <paramref name="inode"/> landed in metadata, whichever path committed
+    /// them (close, fsync, a background upload, recovery): tells everyone who must know.
+    /// </summary>
+    private void ContentCommitted(long inode) => MirrorFile(inode);
+
     /// <summary>Deletes a nameless inode unless it is still looked up or open.</summary>
     private void ReclaimIfUnused(Inode? inode)
     {
