@@ -14,9 +14,20 @@ internal static partial class Posix
         return ((long)buffer.f_frsize, (long)buffer.f_blocks, (long)buffer.f_bfree, (long)buffer.f_bavail);
     }
 
+    /// <summary>Sets the niceness of the calling thread only (Linux schedules threads one by one).</summary>
+    public static int SetThreadNice(int nice) => setpriority(PrioProcess, (uint)gettid(), nice) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
     public static uint GetUid() => getuid();
 
     public static uint GetGid() => getgid();
+
+    private const int PrioProcess = 0;
+
+    [LibraryImport("libc")]
+    private static partial int gettid();
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setpriority(int which, uint who, int priority);
 
     [LibraryImport("libc")]
     private static partial uint getuid();

@@ -1,72 +1,216 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 using TruckeeFs.Content;
+using TruckeeFs.Vfs;
 
 namespace TruckeeFs.Cache;
 
 /// <summary>
 /// Clean blocks on local disk, keyed by cap. A cap names immutable bytes, so a cached block is
 /// never stale. A store that keeps its objects as local files is read in place, without a copy.
+///
+/// A block absent from the cache is streamed into it by one <see cref="BlockDownload"/>, which
+/// every reader of that block shares; a reader waits only for the bytes it asks for, not for the
+/// whole block. Blocks of open files can be pinned so that the <see cref="CachePruner"/> leaves
+/// them alone. At most <c>maxDownloads</c> downloads run for readahead at once; a download a
+/// reader waits for always starts.
+///
+/// On disk: <c>blocks/&lt;sha256 of the cap&gt;</c> for complete blocks; a download writes
+/// <c>&lt;name&gt;.&lt;random&gt;.part</c> and renames it when complete, so after a crash a
+/// partial block is never taken for a complete one (leftover parts are deleted at start, and a
+/// complete block's length is checked against the length the block map records).
+///
+/// Threading: every member is safe to call from many threads at once.
 /// </summary>
 public sealed class BlockCache
 {
-    private const int FetchChunk = 1 << 20;
     private readonly IContentStore _store;
-    private readonly string _directory;
+    private readonly int _maxDownloads;
+    private readonly VfsStatistics _statistics;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, BlockDownload> _downloads = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _pins = new(StringComparer.Ordinal);
+    private long _cachedBytes;
 
-    public BlockCache(IContentStore store, string cacheDirectory)
+    /// <param name="maxDownloads">Downloads readahead may keep in flight (the store's connection limit).</param>
+    /// <param name="statistics">Counts hits, misses and downloaded bytes, and holds the cached bytes.</param>
+    public BlockCache(IContentStore store, string cacheDirectory, int maxDownloads, VfsStatistics statistics)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxDownloads, 1);
         _store = store;
-        _directory = Path.Combine(cacheDirectory, "blocks");
-        Directory.CreateDirectory(_directory);
+        _maxDownloads = maxDownloads;
+        _statistics = statistics;
+        BlocksDirectory = Directory.CreateDirectory(Path.Combine(cacheDirectory, "blocks")).FullName;
+        long bytes = 0;
+        foreach (var file in new DirectoryInfo(BlocksDirectory).EnumerateFiles())
+        {
+            // A download cut short by a crash: never a block.
+            if (!IsBlockName(file.Name)) file.Delete();
+            else bytes += file.Length;
+        }
+        SetCachedBytes(bytes);
     }
 
-    /// <summary>Opens the block for reading, fetching it into the cache first if it is remote and absent.</summary>
-    public async ValueTask<SafeFileHandle> OpenAsync(string cap, CancellationToken cancellationToken = default)
+    /// <summary>Where complete blocks live, one file each.</summary>
+    public string BlocksDirectory { get; }
+
+    /// <summary>Raised after a download adds a block to the cache (the pruner checks its budget).</summary>
+    public event Action? BlockAdded;
+
+    /// <summary>Bytes of complete blocks in <see cref="BlocksDirectory"/>, as this cache knows them.</summary>
+    public long CachedBytes => Interlocked.Read(ref _cachedBytes);
+
+    /// <summary>How many blocks readahead may fetch at once.</summary>
+    public int ReadAheadLimit => _maxDownloads;
+
+    /// <summary>Downloads in flight.</summary>
+    public int DownloadsInFlight
     {
-        var path = _store.LocalPath(cap) ?? CachePath(cap);
-        try
+        get
         {
-            return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        }
-        catch (FileNotFoundException) when (_store.LocalPath(cap) is null)
-        {
-            await FetchAsync(cap, path, cancellationToken).ConfigureAwait(false);
-            return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new ContentNotFoundException(cap);
+            lock (_lock) return _downloads.Count;
         }
     }
 
-    private async Task FetchAsync(string cap, string path, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a block of <paramref name="length"/> bytes for reading, starting its download if it
+    /// is neither cached nor being downloaded. <paramref name="firstNeeded"/> is where the first
+    /// read will be: a download starts there (see <see cref="BlockDownload"/>).
+    /// </summary>
+    public BlockReader Open(string cap, long length, long firstNeeded = 0)
     {
-        // Fetch under a temporary name: a crash or failure never leaves a partial block under the cap's name.
-        var temporary = $"{path}.{Guid.NewGuid():N}.part";
-        var buffer = new byte[FetchChunk];
-        try
+        if (_store.LocalPath(cap) is { } local)
         {
-            using (var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.Write))
+            _statistics.CacheHit();
+            try
             {
-                for (long offset = 0; ; )
-                {
-                    var n = await _store.ReadAsync(cap, offset, buffer, cancellationToken).ConfigureAwait(false);
-                    if (n == 0) break;
-                    await RandomAccess.WriteAsync(handle, buffer.AsMemory(0, n), offset, cancellationToken).ConfigureAwait(false);
-                    offset += n;
-                    if (n < buffer.Length) break;
-                }
+                return new BlockReader(OpenRead(local), null);
             }
-            File.Move(temporary, path, overwrite: true);
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                throw new ContentNotFoundException(cap);
+            }
         }
-        finally
+        var path = CachePath(cap);
+        lock (_lock)
         {
-            File.Delete(temporary);
+            if (!_downloads.TryGetValue(cap, out var download))
+            {
+                if (TryOpenComplete(path, length) is { } handle)
+                {
+                    _statistics.CacheHit();
+                    return new BlockReader(handle, null);
+                }
+                download = Start(cap, length, path, firstNeeded);
+            }
+            _statistics.CacheMiss();
+            return download.OpenReader();
         }
     }
 
-    private string CachePath(string cap) =>
-        Path.Combine(_directory, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(cap))));
+    /// <summary>
+    /// Starts downloading a block ahead of need, unless it is cached, already coming, or
+    /// <c>maxDownloads</c> downloads are in flight. Returns false only in the last case.
+    /// </summary>
+    public bool Prefetch(string cap, long length)
+    {
+        if (_store.LocalPath(cap) is not null) return true;
+        var path = CachePath(cap);
+        lock (_lock)
+        {
+            if (_downloads.ContainsKey(cap)) return true;
+            if (_downloads.Count >= _maxDownloads) return false;
+            if (File.Exists(path)) return true;
+            Start(cap, length, path, firstNeeded: 0);
+            return true;
+        }
+    }
+
+    /// <summary>Keeps the pruner away from a block until as many <see cref="Unpin"/> calls.</summary>
+    public void Pin(string cap) => _pins.AddOrUpdate(FileName(cap), 1, (_, n) => n + 1);
+
+    /// <summary>Undoes one <see cref="Pin"/>.</summary>
+    public void Unpin(string cap)
+    {
+        var name = FileName(cap);
+        while (_pins.TryGetValue(name, out var n))
+        {
+            if (n == 1 ? _pins.TryRemove(KeyValuePair.Create(name, 1)) : _pins.TryUpdate(name, n - 1, n)) return;
+        }
+    }
+
+    /// <summary>Whether the block file called <paramref name="name"/> is pinned.</summary>
+    internal bool IsPinned(string name) => _pins.ContainsKey(name);
+
+    /// <summary>Whether <paramref name="name"/> is a complete block's file name (not a part).</summary>
+    internal static bool IsBlockName(string name) => name.Length == 64 && !name.Contains('.', StringComparison.Ordinal);
+
+    /// <summary>Deletes a block file the pruner chose; false if it is pinned (or already gone).</summary>
+    internal bool Evict(string name)
+    {
+        if (IsPinned(name)) return false;
+        var path = Path.Combine(BlocksDirectory, name);
+        if (!File.Exists(path)) return false;
+        File.Delete(path);
+        return true;
+    }
+
+    /// <summary>Replaces the count of cached bytes with what the pruner measured.</summary>
+    internal void SetCachedBytes(long bytes)
+    {
+        Interlocked.Exchange(ref _cachedBytes, bytes);
+        _statistics.SetCachedBytes(bytes);
+    }
+
+    private void AddCachedBytes(long delta) => _statistics.SetCachedBytes(Interlocked.Add(ref _cachedBytes, delta));
+
+    private BlockDownload Start(string cap, long length, string path, long firstNeeded)
+    {
+        var download = new BlockDownload(_store, cap, length, path, firstNeeded, _statistics);
+        _downloads[cap] = download;
+        _ = FinishAsync(download);
+        return download;
+    }
+
+    private async Task FinishAsync(BlockDownload download)
+    {
+        var complete = await download.RunAsync().ConfigureAwait(false);
+        lock (_lock) _downloads.Remove(download.Cap);
+        if (!complete) return;
+        AddCachedBytes(download.Length);
+        BlockAdded?.Invoke();
+    }
+
+    /// <summary>A complete cached block; null if absent or of the wrong length (then deleted).</summary>
+    private static SafeFileHandle? TryOpenComplete(string path, long length)
+    {
+        SafeFileHandle handle;
+        try
+        {
+            handle = OpenRead(path);
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+        if (RandomAccess.GetLength(handle) != length)
+        {
+            // Not what the block map records: damaged (a crash of the machine), never trusted.
+            handle.Dispose();
+            File.Delete(path);
+            return null;
+        }
+        // The modification time records the last access, for the pruner (atime is often off).
+        File.SetLastWriteTimeUtc(handle, DateTime.UtcNow);
+        return handle;
+    }
+
+    internal static SafeFileHandle OpenRead(string path) =>
+        File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+
+    private string CachePath(string cap) => Path.Combine(BlocksDirectory, FileName(cap));
+
+    private static string FileName(string cap) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(cap)));
 }

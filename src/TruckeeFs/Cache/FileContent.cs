@@ -15,6 +15,8 @@ namespace TruckeeFs.Cache;
 /// </summary>
 internal sealed class FileContent : IDisposable
 {
+    private const int MaxCleanHandles = 32;
+    private const long SequentialSlack = 1 << 20;
     private readonly long _inode;
     private readonly long _blockSize;
     private readonly ContentServices _services;
@@ -22,7 +24,11 @@ internal sealed class FileContent : IDisposable
     private readonly Dictionary<long, BlockRef> _committed = [];
     private readonly SortedDictionary<long, StagedBlock> _staged = [];
     private readonly Dictionary<long, BlockRef> _shared = [];
-    private readonly Dictionary<string, SafeFileHandle> _cleanHandles = [];
+    private readonly Dictionary<string, BlockReader> _cleanHandles = [];
+    private readonly HashSet<string> _pinned = [];
+    private long _sequentialEnd;
+    private int _readAheadBlocks;
+    private long _readAheadFrom;
     private long _keepBlocksBelow = long.MaxValue;
 
     public FileContent(long inode, Inode attributes, IReadOnlyList<BlockRef> blocks, ContentServices services)
@@ -53,6 +59,7 @@ internal sealed class FileContent : IDisposable
         {
             if (offset >= Size) return 0;
             var count = (int)Math.Min(destination.Length, Size - offset);
+            ReadAhead(offset, count);
             for (var done = 0; done < count;)
             {
                 var position = offset + done;
@@ -256,8 +263,10 @@ internal sealed class FileContent : IDisposable
         foreach (var staged in _staged.Values) staged.Close(durable: false);
         // Uncommitted blocks (a commit failed) stay on disk for the next open or mount to retry.
         if (_staged.Count > 0) _services.AddLeftovers(_inode);
-        foreach (var handle in _cleanHandles.Values) handle.Dispose();
+        foreach (var reader in _cleanHandles.Values) reader.Dispose();
         _cleanHandles.Clear();
+        foreach (var cap in _pinned) _services.Cache.Unpin(cap);
+        _pinned.Clear();
         _lock.Dispose();
     }
 
@@ -284,8 +293,18 @@ internal sealed class FileContent : IDisposable
         }
         else if (CommittedBlock(index) is { } block && within < block.Length)
         {
-            var handle = await CleanHandleAsync(block.Cap!).ConfigureAwait(false);
-            read = ReadFully(handle, destination.Span[..(int)Math.Min(destination.Length, block.Length - within)], within);
+            var reader = CleanHandle(block, within);
+            try
+            {
+                read = await reader.ReadAsync(within, destination[..(int)Math.Min(destination.Length, block.Length - within)]).ConfigureAwait(false);
+            }
+            catch (ContentStoreException)
+            {
+                // The download failed: the next read tries again with a new one.
+                _cleanHandles.Remove(block.Cap!);
+                reader.Dispose();
+                throw;
+            }
         }
         // Past the end of a short block, or in a hole: zeros.
         destination.Span[read..].Clear();
@@ -298,8 +317,19 @@ internal sealed class FileContent : IDisposable
         staged = StagedBlock.Create(_services.StagedPath(_inode, index));
         if (!overwritesAll && CommittedBlock(index) is { } block)
         {
-            var handle = await CleanHandleAsync(block.Cap!).ConfigureAwait(false);
-            staged.CopyFrom(handle, block.Length);
+            var reader = CleanHandle(block, 0);
+            try
+            {
+                staged.CopyFrom(await reader.HandleAsync(block.Length).ConfigureAwait(false), block.Length);
+            }
+            catch (ContentStoreException)
+            {
+                _cleanHandles.Remove(block.Cap!);
+                reader.Dispose();
+                staged.Close(durable: false);
+                File.Delete(staged.Path);
+                throw;
+            }
         }
         _shared.Remove(index);
         _staged[index] = staged;
@@ -313,12 +343,56 @@ internal sealed class FileContent : IDisposable
         File.Delete(staged.Path);
     }
 
-    private async ValueTask<SafeFileHandle> CleanHandleAsync(string cap)
+    /// <summary>
+    /// A reader of a committed block, kept while the file is open (up to a few dozen, so that a
+    /// huge file does not hold a descriptor per block); the block stays pinned in the cache until
+    /// the file is closed. <paramref name="firstNeeded"/> is where in the block the caller reads.
+    /// </summary>
+    private BlockReader CleanHandle(BlockRef block, long firstNeeded)
     {
-        if (_cleanHandles.TryGetValue(cap, out var handle)) return handle;
-        handle = await _services.Cache.OpenAsync(cap).ConfigureAwait(false);
-        _cleanHandles[cap] = handle;
-        return handle;
+        var cap = block.Cap!;
+        if (_cleanHandles.TryGetValue(cap, out var reader)) return reader;
+        if (_cleanHandles.Count >= MaxCleanHandles)
+        {
+            var (oldest, old) = _cleanHandles.First();
+            _cleanHandles.Remove(oldest);
+            old.Dispose();
+        }
+        if (_pinned.Add(cap)) _services.Cache.Pin(cap);
+        reader = _services.Cache.Open(cap, block.Length, firstNeeded);
+        _cleanHandles[cap] = reader;
+        return reader;
+    }
+
+    /// <summary>
+    /// Sequential reads start downloads of the blocks after the one being read: one block ahead
+    /// at first, twice as many each time the reader keeps going, up to as many downloads as the
+    /// cache lets run at once. The kernel sends its own readahead reads concurrently, so they may
+    /// arrive a little out of order: reads near the end of the previous ones still count as
+    /// sequential; a read elsewhere ends the run. Blocks fetched ahead are pinned like read ones.
+    /// </summary>
+    private void ReadAhead(long offset, int count)
+    {
+        if (Math.Abs(offset - _sequentialEnd) > SequentialSlack)
+        {
+            _readAheadBlocks = 0;
+            _readAheadFrom = 0;
+            _sequentialEnd = offset + count;
+            return;
+        }
+        _readAheadBlocks = Math.Clamp(_readAheadBlocks * 2, 1, _services.Cache.ReadAheadLimit);
+        _sequentialEnd = Math.Max(_sequentialEnd, offset + count);
+        var next = (offset + count + _blockSize - 1) / _blockSize;
+        var end = Math.Min(next + _readAheadBlocks, (Size + _blockSize - 1) / _blockSize);
+        for (var index = Math.Max(next, _readAheadFrom); index < end; index++)
+        {
+            if (!_staged.ContainsKey(index) && CommittedBlock(index) is { } block)
+            {
+                if (!_services.Cache.Prefetch(block.Cap!, block.Length)) break;
+                if (_pinned.Add(block.Cap!)) _services.Cache.Pin(block.Cap!);
+            }
+            _readAheadFrom = index + 1;
+        }
     }
 
     /// <summary>Blocks staged before a crash or a failed commit are part of the file: its size covers them.</summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
+using TruckeeFs.Cache;
 using TruckeeFs.Content;
 using TruckeeFs.Content.Tahoe;
 using TruckeeFs.Coordination;
@@ -86,6 +87,16 @@ public sealed class Backends : IAsyncDisposable
             CacheDirectory = cacheDirectory,
             AttributeTimeout = CacheTimeout(ConfigKeys.AttrTimeout),
             EntryTimeout = CacheTimeout(ConfigKeys.EntryTimeout),
+            Cache = new CacheOptions
+            {
+                Maintenance = configuration.GetBoolean(ConfigKeys.CacheMaintenance),
+                Ttl = TimeSpan.FromSeconds(configuration.GetSeconds(ConfigKeys.CacheTtl)),
+                SizeBudget = configuration.GetSize(ConfigKeys.CacheSize),
+                MinFree = configuration.GetSize(ConfigKeys.CacheMinFree),
+                Interval = TimeSpan.FromSeconds(configuration.GetSeconds(ConfigKeys.Sleep)),
+                Nice = configuration.GetInteger(ConfigKeys.Nice) is var nice and <= 19 ? (int)nice : throw configuration.Problem(ConfigKeys.Nice, "is above 19 (the lowest priority)"),
+                MaxDownloads = tahoe?.MaxConnections ?? 1,
+            },
         };
         Directory.CreateDirectory(cacheDirectory);
 

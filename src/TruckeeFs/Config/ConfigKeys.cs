@@ -56,6 +56,18 @@ public static class ConfigKeys
         "How long the kernel may cache file attributes, in seconds (default: 60 when this mount is the only one, 1 with sql_host or redis_host).");
     public static readonly ConfigKey EntryTimeout = new("entry_timeout", ConfigKind.Seconds, null,
         "How long the kernel may cache names, in seconds (default: 60 when this mount is the only one, 1 with sql_host or redis_host).");
+    public static readonly ConfigKey CacheMaintenance = new("cache_maintenance", ConfigKind.Boolean, "true",
+        "Run the cache pruner, which evicts cached blocks by cache_ttl, cache_size and cache_min_free (never staged changes or blocks of open files).");
+    public static readonly ConfigKey CacheTtl = new("cache_ttl", ConfigKind.Seconds, "14400",
+        "Cached blocks not read for this many seconds are evicted; 0: never by age.") { Minimum = 0 };
+    public static readonly ConfigKey CacheSize = new("cache_size", ConfigKind.Size, "0",
+        "Budget of cached blocks in bytes (k/m/g/t suffixes); the least recently read are evicted beyond it. 0: unlimited.");
+    public static readonly ConfigKey CacheMinFree = new("cache_min_free", ConfigKind.Size, "1g",
+        "Free space the pruner keeps on cache_dir's filesystem, evicting the least recently read blocks when it falls below. 0: no minimum.");
+    public static readonly ConfigKey Sleep = new("sleep", ConfigKind.Seconds, "60",
+        "Seconds between cache pruner cycles (a download that takes the cache over cache_size or under cache_min_free starts one at once).") { Minimum = 0.1 };
+    public static readonly ConfigKey Nice = new("nice", ConfigKind.Integer, "10",
+        "Niceness (0 to 19) of the cache pruner's thread, so that its scans yield to the filesystem's own work.") { Minimum = 0 };
     public static readonly ConfigKey MountOptions = new("mount_options", ConfigKind.Text, "fsname=TruckeeFS,default_permissions",
         "FUSE mount options, comma separated (allow_other is added when running as root).");
     public static readonly ConfigKey LogFile = new("log_file", ConfigKind.Path, null, "Write the log to this file instead of standard error.");
@@ -94,6 +106,7 @@ public static class ConfigKeys
     public static IReadOnlyList<ConfigKey> All { get; } =
     [
         Mount, DataDir, CacheDir, BlockSize, AttrTimeout, EntryTimeout, MountOptions, LogFile,
+        CacheMaintenance, CacheTtl, CacheSize, CacheMinFree, Sleep, Nice,
         SqlHost, SqlPort, SqlDb, SqlUser, SqlPass, SqlSsl,
         RedisHost, RedisPort, RedisDb, RedisSemaphoreTimeout, ResetRedis,
         TahoeUrl, RootCap, NetTimeout, MaxConnections, AuthToken, BackendStorageStrategy,

@@ -29,6 +29,28 @@ public interface IContentStore : IAsyncDisposable
     ValueTask<int> ReadAsync(string cap, long offset, Memory<byte> buffer, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Sends bytes [<paramref name="offset"/>, <paramref name="offset"/>+<paramref name="length"/>)
+    /// of the object to <paramref name="sink"/> in order, as they arrive, so a caller can use the
+    /// first bytes before the last have come. Returns the count sent, less than asked only at the
+    /// object's end. Each byte reaches the sink once, even if the store retries.
+    /// This default reads in chunks through <see cref="ReadAsync"/>; remote stores stream.
+    /// </summary>
+    async ValueTask<long> StreamAsync(string cap, long offset, long length, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> sink,
+        CancellationToken cancellationToken = default)
+    {
+        var buffer = new byte[(int)Math.Clamp(length, 1, 1 << 20)];
+        long done = 0;
+        while (done < length)
+        {
+            var n = await ReadAsync(cap, offset + done, buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - done)), cancellationToken).ConfigureAwait(false);
+            if (n == 0) break;
+            await sink(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+            done += n;
+        }
+        return done;
+    }
+
+    /// <summary>
     /// Drops an object no longer referenced. Idempotent: deleting an absent object succeeds.
     /// Stores that cannot delete (Tahoe immutable files expire with their leases) do nothing.
     /// </summary>

@@ -26,6 +26,7 @@ public sealed partial class Vfs : IAsyncDisposable
     private readonly VfsOptions _options;
     private readonly ILogger _log;
     private readonly ContentServices _content;
+    private readonly CachePruner? _pruner;
     private readonly Lock _liveLock = new();
     private readonly Dictionary<long, LiveInode> _live = [];
     private readonly ConcurrentDictionary<ulong, FileHandle> _handles = new();
@@ -41,8 +42,9 @@ public sealed partial class Vfs : IAsyncDisposable
         _options = options;
         _log = log;
         Directory.CreateDirectory(options.CacheDirectory);
-        _content = new ContentServices(meta, store, new BlockCache(store, options.CacheDirectory),
+        _content = new ContentServices(meta, store, new BlockCache(store, options.CacheDirectory, options.Cache.MaxDownloads, Statistics),
             new ContentCollector(store, meta), options.CacheDirectory, options.BlockSize);
+        _pruner = CachePruner.Start(_content.Cache, options.Cache, log);
     }
 
     public VfsOptions Options => _options;
@@ -77,6 +79,7 @@ public sealed partial class Vfs : IAsyncDisposable
         foreach (var handle in _handles.Values)
             await CommitAsync(handle.Content, durable: true).ConfigureAwait(false);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
+        _pruner?.Dispose();
     }
 
     public int Lookup(long parent, ReadOnlySpan<byte> name, out Inode entry)

@@ -19,6 +19,9 @@ public sealed record VfsOptions
 
     /// <summary>Folder for cached blocks and staged changes.</summary>
     public required string CacheDirectory { get; init; }
+
+    /// <summary>How the block cache downloads and is pruned.</summary>
+    public Cache.CacheOptions Cache { get; init; } = new();
 }
 
 /// <summary>An entry of a directory listing; <see cref="NextOffset"/> resumes after it.</summary>

@@ -27,6 +27,7 @@ namespace TruckeeFs.Content.Tahoe;
 public sealed partial class TahoeClient : IDisposable
 {
     private const int MaxAttempts = 8;
+    private const int StreamChunk = 1 << 16;
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(2);
 
@@ -121,6 +122,73 @@ public sealed partial class TahoeClient : IDisposable
                     throw new TransientException($"answered range {response.Content.Headers.ContentRange} for {range}");
                 }
                 return await ReadBodyAsync(response, skip, buffer[..(int)wanted], token).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Streams bytes [<paramref name="offset"/>, <paramref name="offset"/>+<paramref name="length"/>)
+    /// of the file a cap names to <paramref name="sink"/>, in order, as they arrive: one ranged GET
+    /// however long the range. A body cut short is retried like any transient failure, resuming
+    /// after the bytes already delivered (each byte reaches the sink once). Returns the count
+    /// delivered, less than asked only at the end of the file.
+    /// </summary>
+    public async Task<long> StreamAsync(string cap, long offset, long length, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> sink,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        if (TahoeCaps.TryDecodeLiteral(cap, out var literal))
+        {
+            if (offset >= literal.Length) return 0;
+            var n = (int)Math.Min(length, literal.Length - offset);
+            await sink(literal.AsMemory((int)offset, n), cancellationToken).ConfigureAwait(false);
+            return n;
+        }
+        if (TahoeCaps.TryGetChkSize(cap, out var size))
+        {
+            if (offset >= size) return 0;
+            length = Math.Min(length, size - offset);
+        }
+        if (length <= 0) return 0;
+        var range = string.Create(CultureInfo.InvariantCulture, $"bytes={offset}-{offset + length - 1}");
+        long delivered = 0;
+        return await SendAsync("read", HttpMethod.Get, "/uri/" + EscapeCap(cap), idempotent: true, cancellationToken,
+            range: range, notFoundCap: cap,
+            receive: async (response, token) =>
+            {
+                if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable) return delivered;
+                // Tahoe ignores ranges it considers invalid and sends the whole file.
+                var skip = response.StatusCode == HttpStatusCode.OK ? offset : 0;
+                if (response.StatusCode != HttpStatusCode.OK && (response.Content.Headers.ContentRange is not { From: { } from } || from != offset))
+                    throw new TransientException($"answered range {response.Content.Headers.ContentRange} for {range}");
+                // A retry after a cut body resends the whole range: skip what the sink already has.
+                skip += delivered;
+                var announced = response.Content.Headers.ContentLength;
+                await using var body = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
+                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(StreamChunk);
+                try
+                {
+                    long received = 0;
+                    while (delivered < length)
+                    {
+                        var n = await body.ReadAsync(buffer.AsMemory(0, StreamChunk), token).ConfigureAwait(false);
+                        if (n == 0) break;
+                        received += n;
+                        var start = (int)Math.Min(n, skip);
+                        skip -= start;
+                        var useful = (int)Math.Min(n - start, length - delivered);
+                        if (useful <= 0) continue;
+                        await sink(buffer.AsMemory(start, useful), token).ConfigureAwait(false);
+                        delivered += useful;
+                    }
+                    // The body ended early: short only if the gateway announced more than it sent.
+                    if (delivered < length && announced is { } announcedLength && received < announcedLength)
+                        throw new TransientException($"body cut short: {received} of {announcedLength} bytes");
+                    return delivered;
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                }
             }).ConfigureAwait(false);
     }
 

@@ -37,6 +37,15 @@ public sealed class TahoeContentStore : IContentStore
     }
 
     /// <inheritdoc />
+    public async ValueTask<long> StreamAsync(string cap, long offset, long length, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> sink,
+        CancellationToken cancellationToken = default)
+    {
+        if (!TahoeCaps.TryDecodeLiteral(cap, out _) && !TahoeCaps.TryGetChkSize(cap, out _))
+            throw new ContentNotFoundException(cap);
+        return await _client.StreamAsync(cap, offset, length, sink, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public ValueTask DeleteAsync(string cap, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
 
     /// <inheritdoc />
