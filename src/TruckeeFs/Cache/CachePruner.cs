@@ -22,14 +22,14 @@ public sealed class CachePruner : IDisposable
     private readonly ILogger _log;
     private readonly AutoResetEvent _wake = new(false);
     private readonly ManualResetEvent _stop = new(false);
-    private readonly Thread _thread;
+    private Thread? _thread;
 
-    private CachePruner(BlockCache cache, CacheOptions options, ILogger log)
+    /// <summary>A pruner that runs only when <see cref="Prune"/> is called; <see cref="Start"/> runs one in the background.</summary>
+    internal CachePruner(BlockCache cache, CacheOptions options, ILogger log)
     {
         _cache = cache;
         _options = options;
         _log = log;
-        _thread = new Thread(Loop) { IsBackground = true, Name = "truckeefs cache pruner" };
     }
 
     /// <summary>Starts pruning <paramref name="cache"/>; null when <see cref="CacheOptions.Maintenance"/> is off.</summary>
@@ -38,6 +38,7 @@ public sealed class CachePruner : IDisposable
         if (!options.Maintenance) return null;
         var pruner = new CachePruner(cache, options, log);
         cache.BlockAdded += pruner.OnBlockAdded;
+        pruner._thread = new Thread(pruner.Loop) { IsBackground = true, Name = "truckeefs cache pruner" };
         pruner._thread.Start();
         return pruner;
     }
@@ -80,7 +81,7 @@ public sealed class CachePruner : IDisposable
     {
         _cache.BlockAdded -= OnBlockAdded;
         _stop.Set();
-        _thread.Join();
+        _thread?.Join();
         _wake.Dispose();
         _stop.Dispose();
     }

@@ -20,6 +20,12 @@ public sealed class GatewayFaultPolicy
     /// <summary>A random extra latency of up to this much is added to every request.</summary>
     public TimeSpan LatencyJitter { get; set; }
 
+    /// <summary>
+    /// Bytes per second each download body is sent at (0: as fast as possible), so that tests
+    /// can see what a client does before a body has wholly arrived.
+    /// </summary>
+    public long DownloadBytesPerSecond { get; set; }
+
     /// <summary>The status injected failures answer with.</summary>
     public int FailureStatus { get; set; } = 503;
 
@@ -65,6 +71,7 @@ public sealed class GatewayFaultPolicy
             FailureFraction = 0;
             DropFraction = 0;
             IgnoreRanges = false;
+            DownloadBytesPerSecond = 0;
         }
     }
 

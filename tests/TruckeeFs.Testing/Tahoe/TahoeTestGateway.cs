@@ -139,6 +139,23 @@ public sealed partial class TahoeTestGateway : IAsyncDisposable, IDisposable
         return buffer.ToArray();
     }
 
+    /// <summary>A download body in small flushed pieces, paced to <see cref="GatewayFaultPolicy.DownloadBytesPerSecond"/>.</summary>
+    private async Task WriteThrottledAsync(HttpContext context, byte[] body)
+    {
+        const int Piece = 16 << 10;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var sent = 0; sent < body.Length;)
+        {
+            var n = Math.Min(Piece, body.Length - sent);
+            await context.Response.Body.WriteAsync(body.AsMemory(sent, n), context.RequestAborted).ConfigureAwait(false);
+            await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            sent += n;
+            Counters.Downloaded(n);
+            var due = TimeSpan.FromSeconds((double)sent / Math.Max(1, Faults.DownloadBytesPerSecond));
+            if (due > clock.Elapsed) await Task.Delay(due - clock.Elapsed, context.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
     private GatewayResponse Handle(HttpContext context, byte[] body)
     {
         var raw = context.Features.GetRequiredFeature<IHttpRequestFeature>().RawTarget;
@@ -192,6 +209,11 @@ public sealed partial class TahoeTestGateway : IAsyncDisposable, IDisposable
             if (download) Counters.Downloaded(half);
             Counters.ResponseDropped();
             context.Abort();
+            return;
+        }
+        if (download && Faults.DownloadBytesPerSecond > 0)
+        {
+            await WriteThrottledAsync(context, response.Body).ConfigureAwait(false);
             return;
         }
         await http.Body.WriteAsync(response.Body, context.RequestAborted).ConfigureAwait(false);
