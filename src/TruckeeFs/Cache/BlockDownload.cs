@@ -108,15 +108,17 @@ internal sealed class BlockDownload
     private async Task FetchAsync(Run run)
     {
         var wanted = run.To - run.From;
-        var got = await _store.StreamAsync(Cap, run.From, wanted, async (data, token) =>
+        var got = await _store.StreamAsync(Cap, run.From, wanted, (data, _) =>
         {
-            await RandomAccess.WriteAsync(_part, data, run.From + run.Done, token).ConfigureAwait(false);
+            // A write to the page cache takes microseconds: cheaper in place than through the thread pool.
+            RandomAccess.Write(_part, data.Span, run.From + run.Done);
             _statistics.Downloaded(data.Length);
             lock (_lock)
             {
                 run.Done += data.Length;
                 Signal();
             }
+            return ValueTask.CompletedTask;
         }).ConfigureAwait(false);
         if (got < wanted)
             throw new ContentStoreException($"{_store.Description}: object {Cap} ends at {run.From + got}, but its block map records {Length} bytes");

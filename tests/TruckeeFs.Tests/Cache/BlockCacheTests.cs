@@ -150,6 +150,34 @@ public sealed class BlockCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_download_cut_off_midway_resumes_and_every_byte_arrives_once()
+    {
+        var (cap, data) = await PutAsync(1 << 20, seed: 6);
+        var cache = NewCache();
+        _gateway.Faults.DropNext(1);
+        using var reader = cache.Open(cap, data.Length);
+        var buffer = new byte[data.Length];
+        Assert.Equal(data.Length, await reader.ReadAsync(0, buffer));
+        Assert.Equal(data, buffer);
+        Assert.Equal(1, _gateway.Counters.ResponsesDropped);
+        Assert.Equal(data.Length, _statistics.Snapshot().BytesDownloaded);
+    }
+
+    [Fact]
+    public async Task A_gateway_that_ignores_ranges_still_fills_a_block_started_deep_inside()
+    {
+        var (cap, data) = await PutAsync(1 << 20, seed: 7);
+        var cache = NewCache();
+        _gateway.Faults.IgnoreRanges = true;
+        using var reader = cache.Open(cap, data.Length, firstNeeded: 700_000);
+        var buffer = new byte[data.Length];
+        Assert.Equal(data.Length, await reader.ReadAsync(0, buffer));
+        Assert.Equal(data, buffer);
+        await WaitForDownloadsAsync(cache);
+        Assert.Equal(data, await File.ReadAllBytesAsync(Path.Combine(cache.BlocksDirectory, FileName(cap))));
+    }
+
+    [Fact]
     public async Task Prefetch_stops_at_the_download_limit_and_skips_cached_blocks()
     {
         var caps = new List<(string Cap, byte[] Data)>();

@@ -27,7 +27,7 @@ namespace TruckeeFs.Content.Tahoe;
 public sealed partial class TahoeClient : IDisposable
 {
     private const int MaxAttempts = 8;
-    private const int StreamChunk = 1 << 16;
+    private const int StreamChunk = 1 << 18;
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(2);
 

@@ -1,0 +1,358 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using TruckeeFs.Content.Tahoe;
+using TruckeeFs.Testing.Mounting;
+using TruckeeFs.Testing.Tahoe;
+
+namespace TruckeeFs.Bench;
+
+/// <summary>
+/// The data-path benchmark (run it through bench/datapath.sh): the Tahoe test gateway in this
+/// process on loopback with a fixed per-request latency, a real <c>truckeefs mount</c> on it,
+/// and the same bytes moved by raw HTTP for comparison. Prints medians and ratios; writes JSON.
+/// </summary>
+internal static class Program
+{
+    private const int MiB = 1 << 20;
+
+    public static async Task<int> Main(string[] args)
+    {
+        var options = BenchOptions.Parse(args);
+        if (options is null)
+        {
+            Console.Error.WriteLine(BenchOptions.Usage);
+            return 2;
+        }
+        var work = Directory.CreateDirectory(Path.Combine(options.WorkDir, $"truckeefs-datapath-{Guid.NewGuid():N}")).FullName;
+        try
+        {
+            await using var gateway = await TahoeTestGateway.StartAsync();
+            using var tahoe = new TahoeClient(new TahoeOptions { TahoeUrl = gateway.BaseUri, NetTimeout = TimeSpan.FromSeconds(120) });
+            var bench = new Bench(options, gateway, await tahoe.CreateDirectoryAsync(), work);
+            gateway.Faults.Latency = TimeSpan.FromMilliseconds(options.LatencyMs);
+            for (var run = 1; run <= options.Runs; run++) await bench.RunAsync(run);
+            if (options.BigMiB > 0) await bench.MeasureMemoryAsync();
+            bench.Report();
+            return 0;
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private sealed class Bench(BenchOptions options, TahoeTestGateway gateway, string rootCap, string work)
+    {
+        private readonly byte[] _data = RandomBytes(options.SizeMiB * MiB, seed: 1);
+        private readonly Dictionary<string, List<double>> _samples = [];
+        private readonly Dictionary<string, double> _memory = [];
+        private bool _cachesDropped = true;
+
+        public async Task RunAsync(int run)
+        {
+            var file = $"seq-{run}.bin";
+            var tahoeData = Path.Combine(work, $"tahoe-data-{run}");
+            var tahoeCache = Path.Combine(work, $"tahoe-cache-{run}");
+            await using (var mount = await MountAsync(TahoeArgs(), tahoeData, tahoeCache))
+            {
+                Sample("tahoe cold write", Throughput(() => Write(Path.Combine(mount.Path, file))));
+                await UnmountAsync(mount);
+            }
+            // Nothing of the file may be served locally: no cached blocks, no page cache.
+            Directory.Delete(Path.Combine(tahoeCache, "blocks"), recursive: true);
+            DropCaches();
+            await using (var mount = await MountAsync(TahoeArgs(), tahoeData, tahoeCache))
+            {
+                Sample("tahoe cold read", Throughput(() => Read(Path.Combine(mount.Path, file))));
+                await UnmountAsync(mount);
+            }
+            DropCaches();
+            await using (var mount = await MountAsync(TahoeArgs(), tahoeData, tahoeCache))
+            {
+                Sample("tahoe warm read", Throughput(() => Read(Path.Combine(mount.Path, file))));
+                await UnmountAsync(mount);
+            }
+            Directory.Delete(tahoeData, recursive: true);
+            Directory.Delete(tahoeCache, recursive: true);
+
+            using (var http = new RawHttp(gateway.BaseUri, options.MaxConnections))
+            {
+                var caps = new string[(_data.Length + options.BlockSize - 1) / options.BlockSize];
+                Sample("raw PUT", await ThroughputAsync(() => http.PutAllAsync(_data, options.BlockSize, caps)));
+                Sample("raw GET", await ThroughputAsync(() => http.GetAllAsync(caps, options.BlockSize)));
+            }
+
+            var localData = Path.Combine(work, $"local-data-{run}");
+            var localCache = Path.Combine(work, $"local-cache-{run}");
+            await using (var mount = await MountAsync(LocalArgs(), localData, localCache, tahoe: false))
+            {
+                Sample("embedded write", Throughput(() => Write(Path.Combine(mount.Path, file))));
+                await UnmountAsync(mount);
+            }
+            DropCaches();
+            await using (var mount = await MountAsync(LocalArgs(), localData, localCache, tahoe: false))
+            {
+                Sample("embedded read", Throughput(() => Read(Path.Combine(mount.Path, file))));
+                await UnmountAsync(mount);
+            }
+            Directory.Delete(localData, recursive: true);
+            Directory.Delete(localCache, recursive: true);
+        }
+
+        /// <summary>Peak RSS of the mount process writing, then reading back (cold), a big file on Tahoe.</summary>
+        public async Task MeasureMemoryAsync()
+        {
+            var data = Path.Combine(work, "big-data");
+            var cache = Path.Combine(work, "big-cache");
+            var length = (long)options.BigMiB * MiB;
+            await using var mount = await MountAsync(TahoeArgs(), data, cache);
+            var path = Path.Combine(mount.Path, "big.bin");
+            var chunk = new byte[MiB];
+            var random = new Random(2);
+            var clock = Stopwatch.StartNew();
+            using (var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write))
+            {
+                for (long offset = 0; offset < length; offset += chunk.Length)
+                {
+                    random.NextBytes(chunk);
+                    RandomAccess.Write(handle, chunk, offset);
+                }
+                RandomAccess.FlushToDisk(handle);
+            }
+            _memory["big write MiB/s"] = length / (double)MiB / clock.Elapsed.TotalSeconds;
+            _memory["peak RSS after write MiB"] = PeakRssMiB(mount.Process.Id);
+            Directory.Delete(Path.Combine(cache, "blocks"), recursive: true);
+            Directory.CreateDirectory(Path.Combine(cache, "blocks"));
+            DropCaches();
+            clock.Restart();
+            using (var handle = File.OpenHandle(path))
+            {
+                long total = 0;
+                for (int n; (n = RandomAccess.Read(handle, chunk, total)) > 0;) total += n;
+                if (total != length) throw new InvalidOperationException($"read {total} of {length} bytes");
+            }
+            _memory["big read MiB/s"] = length / (double)MiB / clock.Elapsed.TotalSeconds;
+            _memory["peak RSS after read MiB"] = PeakRssMiB(mount.Process.Id);
+            await UnmountAsync(mount);
+        }
+
+        public void Report()
+        {
+            var medians = _samples.ToDictionary(s => s.Key, s => Median(s.Value));
+            Console.WriteLine();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"data path, {options.SizeMiB} MiB, {options.BlockSize / MiB} MiB blocks, Tahoe test gateway at {options.LatencyMs} ms per request, max_connections {options.MaxConnections}, median of {options.Runs}"));
+            foreach (var (name, values) in _samples)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {name,-18} {medians[name],8:0.0} MiB/s   runs: {string.Join(", ", values.Select(v => v.ToString("0.0", CultureInfo.InvariantCulture)))}"));
+            }
+            var ratios = new Dictionary<string, double>
+            {
+                ["cold read / raw GET"] = medians["tahoe cold read"] / medians["raw GET"],
+                ["cold write / raw PUT"] = medians["tahoe cold write"] / medians["raw PUT"],
+                ["warm read / embedded read"] = medians["tahoe warm read"] / medians["embedded read"],
+            };
+            foreach (var (name, ratio) in ratios) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-26} {ratio * 100,6:0}%"));
+            foreach (var (name, value) in _memory) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-26} {value,8:0.0} ({options.BigMiB} MiB file)"));
+            if (!_cachesDropped) Console.WriteLine("  WARNING: /proc/sys/vm/drop_caches is not writable: reads may have come from the page cache");
+            var json = JsonSerializer.Serialize(new { options, medians, ratios, memory = _memory, samples = _samples, caches_dropped = _cachesDropped },
+                new JsonSerializerOptions { WriteIndented = true });
+            if (options.Out is { } output)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
+                File.WriteAllText(output, json);
+            }
+        }
+
+        private string[] TahoeArgs() =>
+        [
+            "--tahoe-url", gateway.BaseUri.ToString(), "--max-connections", options.MaxConnections.ToString(CultureInfo.InvariantCulture),
+            "--block-size", options.BlockSize.ToString(CultureInfo.InvariantCulture), "--net-timeout", "120",
+        ];
+
+        private string[] LocalArgs() => ["--block-size", options.BlockSize.ToString(CultureInfo.InvariantCulture)];
+
+        private async Task<TruckeeFsMount> MountAsync(string[] args, string dataDir, string cacheDir, bool tahoe = true)
+        {
+            Directory.CreateDirectory(dataDir);
+            Directory.CreateDirectory(cacheDir);
+            return await TruckeeFsMount.StartAsync(new TruckeeFsMountOptions
+            {
+                Executable = options.Executable ?? TruckeeFsMountOptions.DefaultExecutable,
+                DataDir = dataDir,
+                CacheDir = cacheDir,
+                ExtraArgs = args,
+                Environment = new Dictionary<string, string?> { ["TRUCKEEFS_ROOTCAP"] = tahoe ? rootCap : null },
+            });
+        }
+
+        private static async Task UnmountAsync(TruckeeFsMount mount)
+        {
+            var code = await mount.UnmountAsync();
+            if (code != 0) throw new InvalidOperationException($"truckeefs exited with {code}:{Environment.NewLine}{mount.Output}");
+        }
+
+        /// <summary>The file written in 1 MiB writes, made durable with one fsync before the clock stops.</summary>
+        private long Write(string path)
+        {
+            using var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write);
+            for (var offset = 0; offset < _data.Length; offset += MiB)
+                RandomAccess.Write(handle, _data.AsSpan(offset, Math.Min(MiB, _data.Length - offset)), offset);
+            RandomAccess.FlushToDisk(handle);
+            return _data.Length;
+        }
+
+        /// <summary>The file read in 1 MiB reads and checked against what was written.</summary>
+        private long Read(string path)
+        {
+            using var handle = File.OpenHandle(path);
+            var buffer = new byte[MiB];
+            long total = 0;
+            for (int n; (n = RandomAccess.Read(handle, buffer, total)) > 0; total += n)
+            {
+                if (!buffer.AsSpan(0, n).SequenceEqual(_data.AsSpan((int)total, n)))
+                    throw new InvalidOperationException($"{path}: wrong bytes at {total}");
+            }
+            if (total != _data.Length) throw new InvalidOperationException($"{path}: read {total} of {_data.Length} bytes");
+            return total;
+        }
+
+        private void DropCaches()
+        {
+            using (var sync = Process.Start("sync")) sync.WaitForExit();
+            try
+            {
+                File.WriteAllText("/proc/sys/vm/drop_caches", "3");
+            }
+            catch (UnauthorizedAccessException)
+            {
+                _cachesDropped = false;
+            }
+        }
+
+        private void Sample(string name, double value)
+        {
+            if (!_samples.TryGetValue(name, out var values)) _samples[name] = values = [];
+            values.Add(value);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[datapath] {name}: {value:0.0} MiB/s"));
+        }
+
+        private static double Throughput(Func<long> work)
+        {
+            var clock = Stopwatch.StartNew();
+            var bytes = work();
+            return bytes / (double)MiB / clock.Elapsed.TotalSeconds;
+        }
+
+        private static async Task<double> ThroughputAsync(Func<Task<long>> work)
+        {
+            var clock = Stopwatch.StartNew();
+            var bytes = await work();
+            return bytes / (double)MiB / clock.Elapsed.TotalSeconds;
+        }
+    }
+
+    /// <summary>Whole blocks moved by plain HTTP, up to max_connections requests at once, as the mount may.</summary>
+    private sealed class RawHttp(Uri gateway, int connections) : IDisposable
+    {
+        private readonly HttpClient _client = new(new SocketsHttpHandler { MaxConnectionsPerServer = connections, AutomaticDecompression = DecompressionMethods.None })
+        {
+            BaseAddress = gateway,
+            Timeout = TimeSpan.FromMinutes(5),
+        };
+
+        public async Task<long> PutAllAsync(byte[] data, int blockSize, string[] caps)
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, caps.Length), new ParallelOptions { MaxDegreeOfParallelism = connections }, async (index, token) =>
+            {
+                var offset = index * blockSize;
+                using var body = new ReadOnlyMemoryContent(data.AsMemory(offset, Math.Min(blockSize, data.Length - offset)));
+                using var response = await _client.PutAsync("uri?format=CHK", body, token);
+                response.EnsureSuccessStatusCode();
+                caps[index] = (await response.Content.ReadAsStringAsync(token)).Trim();
+            });
+            return data.Length;
+        }
+
+        public async Task<long> GetAllAsync(string[] caps, int blockSize)
+        {
+            long total = 0;
+            await Parallel.ForEachAsync(caps, new ParallelOptions { MaxDegreeOfParallelism = connections }, async (cap, token) =>
+            {
+                var buffer = new byte[blockSize];
+                using var response = await _client.GetAsync("uri/" + Uri.EscapeDataString(cap), HttpCompletionOption.ResponseHeadersRead, token);
+                response.EnsureSuccessStatusCode();
+                await using var body = await response.Content.ReadAsStreamAsync(token);
+                long received = 0;
+                for (int n; (n = await body.ReadAsync(buffer, token)) > 0;) received += n;
+                Interlocked.Add(ref total, received);
+            });
+            return total;
+        }
+
+        public void Dispose() => _client.Dispose();
+    }
+
+    private static double PeakRssMiB(int pid) =>
+        File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
+            .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0).Single();
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    private static byte[] RandomBytes(int length, int seed)
+    {
+        var data = new byte[length];
+        new Random(seed).NextBytes(data);
+        return data;
+    }
+}
+
+/// <summary>The benchmark's settings, from the command line.</summary>
+internal sealed record BenchOptions
+{
+    public const string Usage =
+        "usage: DataPath [--runs 3] [--size-mib 256] [--big-mib 2048 (0: skip)] [--latency-ms 20] [--block-size-mib 4] [--max-connections 10] [--workdir /var/tmp] [--truckeefs PATH] [--out FILE]";
+
+    public int Runs { get; init; } = 3;
+    public int SizeMiB { get; init; } = 256;
+    public int BigMiB { get; init; } = 2048;
+    public int LatencyMs { get; init; } = 20;
+    public int BlockSize { get; init; } = 4 << 20;
+    public int MaxConnections { get; init; } = 10;
+    public string WorkDir { get; init; } = "/var/tmp";
+    public string? Executable { get; init; }
+    public string? Out { get; init; }
+
+    public static BenchOptions? Parse(string[] args)
+    {
+        var options = new BenchOptions();
+        for (var i = 0; i < args.Length; i += 2)
+        {
+            if (i + 1 >= args.Length) return null;
+            var value = args[i + 1];
+            int Number() => int.Parse(value, CultureInfo.InvariantCulture);
+            options = args[i] switch
+            {
+                "--runs" => options with { Runs = Number() },
+                "--size-mib" => options with { SizeMiB = Number() },
+                "--big-mib" => options with { BigMiB = Number() },
+                "--latency-ms" => options with { LatencyMs = Number() },
+                "--block-size-mib" => options with { BlockSize = Number() << 20 },
+                "--max-connections" => options with { MaxConnections = Number() },
+                "--workdir" => options with { WorkDir = value },
+                "--truckeefs" => options with { Executable = value },
+                "--out" => options with { Out = value },
+                _ => null,
+            };
+            if (options is null) return null;
+        }
+        return options;
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The data-path benchmark: the Tahoe test gateway in-process on loopback with a fixed latency
+# per request, a real truckeefs mount on it, and the same bytes moved by raw HTTP.
+#
+#   bench/datapath.sh [--runs 3] [--size-mib 256] [--big-mib 2048 (0: skip)] [--latency-ms 20]
+#                     [--block-size-mib 4] [--max-connections 10] [--workdir /var/tmp]
+#
+# Per run (medians are reported): cold sequential write of --size-mib through the mount (1 MiB
+# writes, one fsync before the clock stops); cold sequential read after a remount with the
+# cached blocks deleted and the page cache dropped; warm read (blocks cached on disk, page cache
+# dropped); raw HTTP PUT and GET of the same blocks, max_connections at once; the embedded
+# default (SQLite + local store) writing and reading the same file. Then once: peak RSS
+# (VmHWM) of the mount process writing and reading back a --big-mib file on Tahoe.
+# Needs root for /proc/sys/vm/drop_caches. Results: a table on stdout, JSON in bench/results/.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+case ${1:-} in -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+command -v fusermount3 >/dev/null || bash "$repo/scripts/install-packages.sh" fuse3
+echo "[datapath] building (Release)" >&2
+dotnet build "$repo/TruckeeFs.sln" -c Release --nologo -v quiet >&2
+dotnet build "$repo/bench/DataPath" -c Release --nologo -v quiet >&2
+mkdir -p "$repo/bench/results"
+exec dotnet "$repo/bench/DataPath/bin/Release/net10.0/DataPath.dll" \
+  --truckeefs "$repo/src/TruckeeFs.Cli/bin/Release/net10.0/truckeefs" \
+  --out "$repo/bench/results/datapath-$(date +%Y%m%d-%H%M%S).json" "$@"
