@@ -7,8 +7,8 @@ namespace TruckeeFs.Cache;
 /// (and early when a download takes the cache over its budget or the disk under its minimum of
 /// free space) it evicts blocks not read for <see cref="CacheOptions.Ttl"/>, then the least
 /// recently read ones until the cache fits <see cref="CacheOptions.SizeBudget"/> and the disk
-/// has <see cref="CacheOptions.MinFree"/> bytes free. Blocks pinned by open files are never
-/// evicted; staged changes live outside the cache's block folder and are never even looked at.
+/// has <see cref="CacheOptions.MinFree"/> bytes free. Blocks pinned by open files (those each
+/// reads lately or fetched ahead, see <see cref="FileContent"/>) are never evicted; staged changes live outside the cache's block folder and are never even looked at.
 ///
 /// The last read of a block is its file's modification time (<see cref="BlockCache"/> sets it on
 /// every open), which survives a remount, unlike an in-memory list, and works on filesystems

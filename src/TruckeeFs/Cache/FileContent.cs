@@ -24,7 +24,7 @@ internal sealed class FileContent : IDisposable
     private readonly Dictionary<long, BlockRef> _committed = [];
     private readonly SortedDictionary<long, StagedBlock> _staged = [];
     private readonly Dictionary<long, BlockRef> _shared = [];
-    private readonly Dictionary<string, BlockReader> _cleanHandles = [];
+    private readonly OrderedDictionary<string, BlockReader> _cleanHandles = [];
     private readonly HashSet<string> _pinned = [];
     private long _sequentialEnd;
     private int _readAheadBlocks;
@@ -293,7 +293,7 @@ internal sealed class FileContent : IDisposable
         }
         else if (CommittedBlock(index) is { } block && within < block.Length)
         {
-            var reader = CleanHandle(block, within);
+            var reader = CleanReader(block, within);
             try
             {
                 read = await reader.ReadAsync(within, destination[..(int)Math.Min(destination.Length, block.Length - within)]).ConfigureAwait(false);
@@ -317,7 +317,7 @@ internal sealed class FileContent : IDisposable
         staged = StagedBlock.Create(_services.StagedPath(_inode, index));
         if (!overwritesAll && CommittedBlock(index) is { } block)
         {
-            var reader = CleanHandle(block, 0);
+            var reader = CleanReader(block, 0);
             try
             {
                 staged.CopyFrom(await reader.HandleAsync(block.Length).ConfigureAwait(false), block.Length);
@@ -344,19 +344,22 @@ internal sealed class FileContent : IDisposable
     }
 
     /// <summary>
-    /// A reader of a committed block, kept while the file is open (up to a few dozen, so that a
-    /// huge file does not hold a descriptor per block); the block stays pinned in the cache until
-    /// the file is closed. <paramref name="firstNeeded"/> is where in the block the caller reads.
+    /// A reader of a committed block, kept while the file is open; the block stays pinned in the
+    /// cache as long. Only a few dozen are kept, so that reading through a huge file holds
+    /// neither a descriptor per block nor the whole file in the cache: the oldest reader is
+    /// dropped, and its block unpinned, to make room. <paramref name="firstNeeded"/> is where in
+    /// the block the caller reads.
     /// </summary>
-    private BlockReader CleanHandle(BlockRef block, long firstNeeded)
+    private BlockReader CleanReader(BlockRef block, long firstNeeded)
     {
         var cap = block.Cap!;
         if (_cleanHandles.TryGetValue(cap, out var reader)) return reader;
         if (_cleanHandles.Count >= MaxCleanHandles)
         {
-            var (oldest, old) = _cleanHandles.First();
-            _cleanHandles.Remove(oldest);
+            var (oldest, old) = _cleanHandles.GetAt(0);
+            _cleanHandles.RemoveAt(0);
             old.Dispose();
+            if (_pinned.Remove(oldest)) _services.Cache.Unpin(oldest);
         }
         if (_pinned.Add(cap)) _services.Cache.Pin(cap);
         reader = _services.Cache.Open(cap, block.Length, firstNeeded);

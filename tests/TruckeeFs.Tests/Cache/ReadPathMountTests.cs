@@ -124,6 +124,26 @@ public sealed class ReadPathMountTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_open_file_pins_only_the_blocks_it_reads_lately_so_reading_through_a_big_one_stays_bounded()
+    {
+        const int BlockSize = 64 << 10;
+        var data = RandomBytes(8 * MiB, seed: 7);
+        await WriteFilesAsync(["--block-size", "64k"], ("long", data));
+
+        using var cache = TempDirectory.Create("prune-long");
+        await using var mount = await TruckeeFsMount.StartAsync(Options(cache.Path, "--block-size", "64k", "--cache-size", "256k", "--cache-min-free", "0", "--sleep", "0.2"));
+        using (var handle = File.OpenHandle(Path.Combine(mount.Path, "long")))
+        {
+            Assert.Equal(data, ReadAll(handle, data.Length));
+            // The 32 blocks read last stay (with any fetched ahead); the 96 before them may go.
+            await WaitUntilAsync(() => CachedBytes(cache.Path) <= (32 + 10) * BlockSize, "the open file kept every block it ever read");
+            Assert.True(CachedBytes(cache.Path) >= 32 * BlockSize, $"only {CachedBytes(cache.Path)} bytes of the blocks in use stayed");
+        }
+        await WaitUntilAsync(() => CachedBytes(cache.Path) <= 256 << 10, "the cache stayed over its budget after the file was closed");
+        Assert.Equal(0, await mount.UnmountAsync());
+    }
+
+    [Fact]
     public async Task Blocks_are_evicted_after_the_ttl_once_their_file_is_closed()
     {
         var data = RandomBytes(8 * MiB, seed: 5);
@@ -167,14 +187,16 @@ public sealed class ReadPathMountTests : IAsyncLifetime
     private TruckeeFsMountOptions Options(string? cacheDir, params string[] extra) => new()
     {
         CacheDir = cacheDir,
-        ExtraArgs = [.. _fs.Arguments(), "--block-size", "4m", .. extra],
+        ExtraArgs = [.. _fs.Arguments(), .. extra.Contains("--block-size") ? [] : (string[])["--block-size", "4m"], .. extra],
         Environment = _fs.Secrets(),
     };
 
     /// <summary>Writes files through a mount of their own, whose cache is then thrown away.</summary>
-    private async Task WriteFilesAsync(params (string Name, byte[] Data)[] files)
+    private Task WriteFilesAsync(params (string Name, byte[] Data)[] files) => WriteFilesAsync([], files);
+
+    private async Task WriteFilesAsync(string[] extra, params (string Name, byte[] Data)[] files)
     {
-        await using var mount = await TruckeeFsMount.StartAsync(Options(cacheDir: null));
+        await using var mount = await TruckeeFsMount.StartAsync(Options(null, extra));
         foreach (var (name, data) in files) await File.WriteAllBytesAsync(Path.Combine(mount.Path, name), data);
         Assert.Equal(0, await mount.UnmountAsync());
     }
