@@ -14,8 +14,9 @@ namespace TruckeeFs.Cache;
 /// A block absent from the cache is streamed into it by one <see cref="BlockDownload"/>, which
 /// every reader of that block shares; a reader waits only for the bytes it asks for, not for the
 /// whole block. Blocks of open files can be pinned so that the <see cref="CachePruner"/> leaves
-/// them alone. At most <c>maxDownloads</c> downloads run for readahead at once; a download a
-/// reader waits for always starts.
+/// them alone. Readahead starts downloads only while fewer than <c>readAhead</c> are under way
+/// (they queue for the store's connections in the order started); a download a reader waits for
+/// always starts.
 ///
 /// On disk: <c>blocks/&lt;sha256 of the cap&gt;</c> for complete blocks; a download writes
 /// <c>&lt;name&gt;.&lt;random&gt;.part</c> and renames it when complete, so after a crash a
@@ -27,20 +28,20 @@ namespace TruckeeFs.Cache;
 public sealed class BlockCache
 {
     private readonly IContentStore _store;
-    private readonly int _maxDownloads;
+    private readonly int _readAhead;
     private readonly VfsStatistics _statistics;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, BlockDownload> _downloads = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _pins = new(StringComparer.Ordinal);
     private long _cachedBytes;
 
-    /// <param name="maxDownloads">Downloads readahead may keep in flight (the store's connection limit).</param>
+    /// <param name="readAhead">Downloads readahead may keep under way (see <see cref="CacheOptions.ReadAhead"/>).</param>
     /// <param name="statistics">Counts hits, misses and downloaded bytes, and holds the cached bytes.</param>
-    public BlockCache(IContentStore store, string cacheDirectory, int maxDownloads, VfsStatistics statistics)
+    public BlockCache(IContentStore store, string cacheDirectory, int readAhead, VfsStatistics statistics)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxDownloads, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(readAhead, 1);
         _store = store;
-        _maxDownloads = maxDownloads;
+        _readAhead = readAhead;
         _statistics = statistics;
         BlocksDirectory = Directory.CreateDirectory(Path.Combine(cacheDirectory, "blocks")).FullName;
         long bytes = 0;
@@ -63,7 +64,7 @@ public sealed class BlockCache
     public long CachedBytes => Interlocked.Read(ref _cachedBytes);
 
     /// <summary>How many blocks readahead may fetch at once.</summary>
-    public int ReadAheadLimit => _maxDownloads;
+    public int ReadAheadLimit => _readAhead;
 
     /// <summary>Downloads in flight.</summary>
     public int DownloadsInFlight
@@ -112,7 +113,7 @@ public sealed class BlockCache
 
     /// <summary>
     /// Starts downloading a block ahead of need, unless it is cached, already coming, or
-    /// <c>maxDownloads</c> downloads are in flight. Returns false only in the last case.
+    /// <c>readAhead</c> downloads are under way. Returns false only in the last case.
     /// </summary>
     public bool Prefetch(string cap, long length)
     {
@@ -121,7 +122,7 @@ public sealed class BlockCache
         lock (_lock)
         {
             if (_downloads.ContainsKey(cap)) return true;
-            if (_downloads.Count >= _maxDownloads) return false;
+            if (_downloads.Count >= _readAhead) return false;
             if (File.Exists(path)) return true;
             Start(cap, length, path, firstNeeded: 0);
             return true;

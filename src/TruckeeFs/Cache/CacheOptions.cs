@@ -21,6 +21,10 @@ public sealed record CacheOptions
     /// <summary>Niceness of the pruner's thread (nice), 0 to 19.</summary>
     public int Nice { get; init; } = 10;
 
-    /// <summary>Downloads readahead may keep in flight: the content store's connection limit (max_connections).</summary>
-    public int MaxDownloads { get; init; } = 10;
+    /// <summary>
+    /// Blocks readahead may keep coming at once: twice max_connections, so that a connection that
+    /// frees up starts on the next block at once, whether or not the reader has moved on (the
+    /// store itself never has more than max_connections requests in flight).
+    /// </summary>
+    public int ReadAhead { get; init; } = 20;
 }

@@ -95,7 +95,7 @@ public sealed class Backends : IAsyncDisposable
                 MinFree = configuration.GetSize(ConfigKeys.CacheMinFree),
                 Interval = TimeSpan.FromSeconds(configuration.GetSeconds(ConfigKeys.Sleep)),
                 Nice = configuration.GetInteger(ConfigKeys.Nice) is var nice and <= 19 ? (int)nice : throw configuration.Problem(ConfigKeys.Nice, "is above 19 (the lowest priority)"),
-                MaxDownloads = tahoe?.MaxConnections ?? 1,
+                ReadAhead = 2 * (tahoe?.MaxConnections ?? 1),
             },
         };
         Directory.CreateDirectory(cacheDirectory);

@@ -42,7 +42,7 @@ public sealed partial class Vfs : IAsyncDisposable
         _options = options;
         _log = log;
         Directory.CreateDirectory(options.CacheDirectory);
-        _content = new ContentServices(meta, store, new BlockCache(store, options.CacheDirectory, options.Cache.MaxDownloads, Statistics),
+        _content = new ContentServices(meta, store, new BlockCache(store, options.CacheDirectory, options.Cache.ReadAhead, Statistics),
             new ContentCollector(store, meta), options.CacheDirectory, options.BlockSize);
         _pruner = CachePruner.Start(_content.Cache, options.Cache, log);
     }

@@ -135,8 +135,8 @@ public sealed class ReadPathMountTests : IAsyncLifetime
         using (var handle = File.OpenHandle(Path.Combine(mount.Path, "long")))
         {
             Assert.Equal(data, ReadAll(handle, data.Length));
-            // The 32 blocks read last stay (with any fetched ahead); the 96 before them may go.
-            await WaitUntilAsync(() => CachedBytes(cache.Path) <= (32 + 10) * BlockSize, "the open file kept every block it ever read");
+            // The 32 blocks read last stay (with up to 20 fetched ahead: 2 x max_connections); the others may go.
+            await WaitUntilAsync(() => CachedBytes(cache.Path) <= (32 + 20) * BlockSize, "the open file kept every block it ever read");
             Assert.True(CachedBytes(cache.Path) >= 32 * BlockSize, $"only {CachedBytes(cache.Path)} bytes of the blocks in use stayed");
         }
         await WaitUntilAsync(() => CachedBytes(cache.Path) <= 256 << 10, "the cache stayed over its budget after the file was closed");
@@ -173,7 +173,8 @@ public sealed class ReadPathMountTests : IAsyncLifetime
             {
                 RandomAccess.Write(handle, data.AsSpan(0, 4 * MiB), 0);
                 await Task.Delay(TimeSpan.FromSeconds(1));
-                Assert.NotEmpty(Directory.GetFiles(Path.Combine(cache.Path, "staging")));
+                Assert.True(Directory.GetFiles(Path.Combine(cache.Path, "staging")).Length > 0,
+                    $"nothing staged; the cache holds: {string.Join(", ", Directory.GetFileSystemEntries(cache.Path, "*", SearchOption.AllDirectories))}; truckeefs said: {mount.Output}");
                 RandomAccess.Write(handle, data.AsSpan(4 * MiB), 4 * MiB);
             }
             Assert.Equal(0, await mount.UnmountAsync());
