@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using TruckeeFs.Config;
 using TruckeeFs.Fuse;
 using TruckeeFs.Meta;
+using TruckeeFs.Operations;
 using VfsEngine = TruckeeFs.Vfs.Vfs;
 
 namespace TruckeeFs.Cli;
@@ -15,6 +16,7 @@ internal static partial class MountCommand
 {
     public static int Run(string? configFile, IReadOnlyDictionary<string, string> flags, int verbosity)
     {
+        if (Background.IsChild) Background.LeaveTerminalSession();
         Configuration configuration;
         try
         {
@@ -38,6 +40,7 @@ internal static partial class MountCommand
             Console.Error.WriteLine($"truckeefs: {problem}");
             return Program.Failure;
         }
+        if (configuration.GetBoolean(ConfigKeys.TestCompatibility) && !Passed(CompatibilityTest.Run())) return Program.Failure;
 
         var logWriter = configuration.GetPath(ConfigKeys.LogFile) is { } logFile
             ? new StreamWriter(logFile, append: true) { AutoFlush = false }
@@ -73,6 +76,11 @@ internal static partial class MountCommand
             Console.Error.WriteLine($"truckeefs: metadata {backends.Meta.Description}; contents {backends.Content.Description}; coordination {backends.Coordinator.Description}; " +
                 $"tree mirror {backends.Mirror.Description}; cache {backends.Options.CacheDirectory}; " +
                 $"kernel caches attributes {backends.Options.AttributeTimeout:0.###} s, names {backends.Options.EntryTimeout:0.###} s");
+            if (configuration.GetBoolean(ConfigKeys.TestIntegration))
+            {
+                var results = IntegrationTest.RunAsync(backends).GetAwaiter().GetResult();
+                if (!results.All(Passed)) return Program.Failure;
+            }
             var vfs = new VfsEngine(backends.Meta, backends.Content, backends.Coordinator, backends.Mirror, backends.Options, loggers.CreateLogger("Vfs"));
             vfs.RecoverAsync().GetAwaiter().GetResult();
 
@@ -82,19 +90,29 @@ internal static partial class MountCommand
             if (!options.Any(o => o.StartsWith("subtype=", StringComparison.Ordinal))) options.Add("subtype=truckeefs");
 
             var fuseLog = loggers.CreateLogger("Fuse");
-            using var session = new FuseSession(new FuseAdapter(vfs, loggers.CreateLogger("FuseAdapter")), options, message => Log.Fuse(fuseLog, message));
+            var adapter = new FuseAdapter(vfs, loggers.CreateLogger("FuseAdapter"));
+            using var session = new FuseSession(adapter, options, message => Log.Fuse(fuseLog, message));
+            using var status = new StatusWriter(mountpoint, backends, vfs.Statistics, () => adapter.KernelProtocol);
             session.Mount(mountpoint);
-            Console.Error.WriteLine($"truckeefs: mounted at {mountpoint} (stop with: fusermount3 -u {mountpoint})");
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            string? notReady = null;
+            // The loop below serves the kernel on this thread; whether the mount answers (and the
+            // functionality test) can only be seen from another one.
+            var readiness = new Thread(() => notReady = AwaitReady(configuration, mountpoint, session, status, adapter)) { IsBackground = true, Name = "truckeefs-ready" };
+            readiness.Start();
             var result = session.Run();
             Log.LoopEnded(log, result);
+            readiness.Join();
 
             // Every file is closed once the kernel let go of the mount; commit what is still staged.
+            status.Update("stopping");
             vfs.DisposeAsync().AsTask().GetAwaiter().GetResult();
             session.Unmount();
-            Console.Error.WriteLine("truckeefs: unmounted cleanly");
-            return 0;
+            var exitCode = notReady is null ? 0 : Program.Failure;
+            status.Stopped(exitCode);
+            Console.Error.WriteLine(notReady is null ? "truckeefs: unmounted cleanly" : $"truckeefs: unmounted: {notReady}");
+            return exitCode;
 
             void Stop(PosixSignalContext context)
             {
@@ -108,6 +126,43 @@ internal static partial class MountCommand
             backends.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
     }
+
+    /// <summary>
+    /// Waits until the mount answers, runs the functionality test when enabled, then announces
+    /// the mount (and lets a background start's parent go). Returns why the mount is not ready,
+    /// having stopped the loop, or null.
+    /// </summary>
+    private static string? AwaitReady(Configuration configuration, string mountpoint, FuseSession session, StatusWriter status, FuseAdapter adapter)
+    {
+        // stat reaches the filesystem only once the kernel's INIT has been answered.
+        if (!Directory.Exists(mountpoint))
+        {
+            session.Exit();
+            return $"{mountpoint} did not answer after mounting";
+        }
+        if (configuration.GetBoolean(ConfigKeys.TestFunctionality) && !Passed(FunctionalityTest.Run(mountpoint)))
+        {
+            session.Exit();
+            return "the functionality self-test failed";
+        }
+        status.Update("mounted");
+        Console.Error.WriteLine($"truckeefs: mounted at {mountpoint}, kernel FUSE protocol {adapter.KernelProtocol} (stop with: truckeefs umount {mountpoint} or fusermount3 -u {mountpoint})");
+        if (Background.IsChild) Background.Detach();
+        return null;
+    }
+
+    /// <summary>Reports a start-up self-test: one line either way (standard error), true when it passed.</summary>
+    private static bool Passed(SelfTestResult result)
+    {
+        Console.Error.WriteLine(result.Passed
+            ? $"truckeefs: self-test {result.Name} passed: {result.Detail}"
+            : $"truckeefs: self-test {result.Name} failed, so the filesystem is not mounted: {result.Detail} (the {ConfigKeyFor(result.Name)} key turns this test off)");
+        return result.Passed;
+    }
+
+    private static string ConfigKeyFor(string test) =>
+        test.StartsWith("integration", StringComparison.Ordinal) ? ConfigKeys.TestIntegration.Name
+        : test == "functionality" ? ConfigKeys.TestFunctionality.Name : ConfigKeys.TestCompatibility.Name;
 
     /// <summary>Why the mount point cannot be used, or null.</summary>
     private static string? CheckMountpoint(string mountpoint)
