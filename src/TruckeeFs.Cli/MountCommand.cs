@@ -107,6 +107,7 @@ internal static partial class MountCommand
 
             // Every file is closed once the kernel let go of the mount; commit what is still staged.
             status.Update("stopping");
+            SystemdNotify.Send("STOPPING=1");
             vfs.DisposeAsync().AsTask().GetAwaiter().GetResult();
             session.Unmount();
             var exitCode = notReady is null ? 0 : Program.Failure;
@@ -147,6 +148,7 @@ internal static partial class MountCommand
         }
         status.Update("mounted");
         Console.Error.WriteLine($"truckeefs: mounted at {mountpoint}, kernel FUSE protocol {adapter.KernelProtocol} (stop with: truckeefs umount {mountpoint} or fusermount3 -u {mountpoint})");
+        SystemdNotify.Send($"READY=1\nSTATUS=mounted at {mountpoint}\nMAINPID={Environment.ProcessId}");
         if (Background.IsChild) Background.Detach();
         return null;
     }

@@ -61,7 +61,7 @@ internal static class Verb
     {
         if (Console.IsErrorRedirected) return null;
         var clock = Stopwatch.StartNew();
-        var last = TimeSpan.MinValue;
+        TimeSpan? last = null;
         return report =>
         {
             var now = clock.Elapsed;

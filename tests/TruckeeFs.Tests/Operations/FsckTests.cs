@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using TruckeeFs.Testing.Mounting;
 using TruckeeFs.Testing.Posix;
 
 namespace TruckeeFs.Tests.Operations;
@@ -31,6 +32,12 @@ public sealed class FsckTests
         Assert.True(status == 0, output + error);
         Assert.Contains("clean: no problems found", output, StringComparison.Ordinal);
         Assert.Contains("checked sqlite", output, StringComparison.Ordinal);
+
+        // Progress goes to a terminal only: none in a pipe, a line per phase on a pseudo-terminal.
+        Assert.DoesNotContain("items/s", error, StringComparison.Ordinal);
+        var terminal = await OnTerminalAsync(TruckeeFsMountOptions.DefaultExecutable, ["fsck", .. fs.Flags]);
+        Assert.Contains("contents: 4/4 items", terminal, StringComparison.Ordinal);
+        Assert.Contains("items/s", terminal, StringComparison.Ordinal);
 
         (status, output, error) = await fs.RunAsync("fsck", "--json");
         Assert.True(status == 0, output + error);
@@ -140,6 +147,20 @@ public sealed class FsckTests
         Assert.Equal(8, status);
         // The embedded database belongs to the mount alone.
         Assert.Contains("in use by another truckeefs process", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>What a command writes when its output is a terminal: run under script(1), which gives it a pseudo-terminal.</summary>
+    private static async Task<string> OnTerminalAsync(string executable, string[] arguments)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("script") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var argument in (string[])["-qec", string.Join(' ', new[] { executable }.Concat(arguments).Select(a => $"'{a}'")), "/dev/null"])
+            start.ArgumentList.Add(argument);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        process.StandardInput.Close();
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, output);
+        return output;
     }
 
     private static object Scalar(EmbeddedFilesystem fs, string sql, long inode)
