@@ -40,7 +40,6 @@ internal static partial class MountCommand
             Console.Error.WriteLine($"truckeefs: {problem}");
             return Program.Failure;
         }
-        if (configuration.GetBoolean(ConfigKeys.TestCompatibility) && !Passed(CompatibilityTest.Run())) return Program.Failure;
 
         var logWriter = configuration.GetPath(ConfigKeys.LogFile) is { } logFile
             ? new StreamWriter(logFile, append: true) { AutoFlush = false }
@@ -48,6 +47,7 @@ internal static partial class MountCommand
         var level = verbosity switch { 0 => LogLevel.Warning, 1 => LogLevel.Information, 2 => LogLevel.Debug, _ => LogLevel.Trace };
         using var loggers = new TextLoggerProvider(logWriter, level);
         var log = loggers.CreateLogger("truckeefs");
+        if (configuration.GetBoolean(ConfigKeys.TestCompatibility) && !Passed(CompatibilityTest.Run(), log)) return Program.Failure;
         try
         {
             return Serve(configuration, mountpoint, loggers, log);
@@ -79,7 +79,8 @@ internal static partial class MountCommand
             if (configuration.GetBoolean(ConfigKeys.TestIntegration))
             {
                 var results = IntegrationTest.RunAsync(backends).GetAwaiter().GetResult();
-                if (!results.All(Passed)) return Program.Failure;
+                // Every backend's line, not just the first failure.
+                if (!results.Select(result => Passed(result, log)).ToList().TrueForAll(passed => passed)) return Program.Failure;
             }
             var vfs = new VfsEngine(backends.Meta, backends.Content, backends.Coordinator, backends.Mirror, backends.Options, loggers.CreateLogger("Vfs"));
             vfs.RecoverAsync().GetAwaiter().GetResult();
@@ -97,11 +98,17 @@ internal static partial class MountCommand
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             string? notReady = null;
+            var served = false;
             // The loop below serves the kernel on this thread; whether the mount answers (and the
             // functionality test) can only be seen from another one.
-            var readiness = new Thread(() => notReady = AwaitReady(configuration, mountpoint, session, status, adapter)) { IsBackground = true, Name = "truckeefs-ready" };
+            var readiness = new Thread(() => notReady = AwaitReady(configuration, mountpoint, session, status, adapter, () => Volatile.Read(ref served), log))
+            {
+                IsBackground = true,
+                Name = "truckeefs-ready",
+            };
             readiness.Start();
             var result = session.Run();
+            Volatile.Write(ref served, true);
             Log.LoopEnded(log, result);
             readiness.Join();
 
@@ -130,18 +137,21 @@ internal static partial class MountCommand
 
     /// <summary>
     /// Waits until the mount answers, runs the functionality test when enabled, then announces
-    /// the mount (and lets a background start's parent go). Returns why the mount is not ready,
-    /// having stopped the loop, or null.
+    /// the mount (and lets a background start's parent and systemd go). Returns why the mount is
+    /// not ready, having stopped the loop, or null (also when the loop ended first: stopped by a
+    /// signal or an unmount, which the loop's own result reports).
     /// </summary>
-    private static string? AwaitReady(Configuration configuration, string mountpoint, FuseSession session, StatusWriter status, FuseAdapter adapter)
+    private static string? AwaitReady(Configuration configuration, string mountpoint, FuseSession session, StatusWriter status, FuseAdapter adapter, Func<bool> loopEnded, ILogger log)
     {
-        // stat reaches the filesystem only once the kernel's INIT has been answered.
-        if (!Directory.Exists(mountpoint))
+        // The kernel sends INIT as soon as it mounts; once we answered it, the loop serves
+        // requests. Probing the mount point instead would make an unmount that comes at once
+        // fail with EBUSY while the probe is in flight.
+        while (adapter.KernelProtocol is null)
         {
-            session.Exit();
-            return $"{mountpoint} did not answer after mounting";
+            if (loopEnded()) return null;
+            Thread.Sleep(5);
         }
-        if (configuration.GetBoolean(ConfigKeys.TestFunctionality) && !Passed(FunctionalityTest.Run(mountpoint)))
+        if (configuration.GetBoolean(ConfigKeys.TestFunctionality) && !Passed(FunctionalityTest.Run(mountpoint), log))
         {
             session.Exit();
             return "the functionality self-test failed";
@@ -153,12 +163,13 @@ internal static partial class MountCommand
         return null;
     }
 
-    /// <summary>Reports a start-up self-test: one line either way (standard error), true when it passed.</summary>
-    private static bool Passed(SelfTestResult result)
+    /// <summary>Reports a start-up self-test: a failure on standard error, a pass in the log (-v); true when it passed.</summary>
+    private static bool Passed(SelfTestResult result, ILogger log)
     {
-        Console.Error.WriteLine(result.Passed
-            ? $"truckeefs: self-test {result.Name} passed: {result.Detail}"
-            : $"truckeefs: self-test {result.Name} failed, so the filesystem is not mounted: {result.Detail} (the {ConfigKeyFor(result.Name)} key turns this test off)");
+        if (result.Passed)
+            Log.SelfTestPassed(log, result.Name, result.Detail);
+        else
+            Console.Error.WriteLine($"truckeefs: self-test {result.Name} failed, so the filesystem is not mounted: {result.Detail} (the {ConfigKeyFor(result.Name)} key turns this test off)");
         return result.Passed;
     }
 
@@ -213,5 +224,8 @@ internal static partial class MountCommand
 
         [LoggerMessage(3004, LogLevel.Warning, "libfuse: {Message}")]
         public static partial void Fuse(ILogger logger, string message);
+
+        [LoggerMessage(3005, LogLevel.Information, "self-test {Name} passed: {Detail}")]
+        public static partial void SelfTestPassed(ILogger logger, string name, string detail);
     }
 }
