@@ -53,7 +53,7 @@ internal static partial class UmountCommand
             }
             Thread.Sleep(100);
         }
-        var final = MountStatus.Read(status.CacheDirectory is { } cache ? Path.Combine(cache, MountStatus.FileName) : MountStatus.LinkFor(path));
+        var final = MountStatus.Read(Path.Combine(status.CacheDirectory, MountStatus.FileName));
         var exit = final is { State: "stopped", Pid: var pid } && pid == status.Pid ? final.ExitCode : null;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"truckeefs: unmounted {path}; pid {status.Pid} committed its changes and exited {(exit is null ? "without reporting how" : $"with status {exit}")} after {clock.Elapsed.TotalSeconds:0.0} s"));

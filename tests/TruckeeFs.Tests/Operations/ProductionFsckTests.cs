@@ -54,6 +54,15 @@ public sealed class ProductionFsckTests : IAsyncLifetime
         Assert.Contains($"missing_content {unknownCap}", kinds);
         Assert.Single(kinds, k => k.StartsWith("wrong_refcount URI:CHK:", StringComparison.Ordinal));
 
+        // A host whose heartbeat is fresh may still have it mounted: no repair then.
+        var now = (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
+        Execute("INSERT INTO sessions (host, pid, mountpoint, started, heartbeat) VALUES ('otherhost', 77, @mountpoint, @now, @now)",
+            ("@mountpoint", "/mnt/other"u8.ToArray()), ("@now", now));
+        (status, output, error) = await RunAsync("fsck", "--repair");
+        Assert.True(status == 8, output + error);
+        Assert.Contains("otherhost (pid 77 at /mnt/other) mounted this filesystem less than 5 minutes ago", error, StringComparison.Ordinal);
+        Execute("UPDATE sessions SET heartbeat = @then WHERE host = 'otherhost'", ("@then", now - 600_000_000_000L));
+
         (status, output, error) = await RunAsync("fsck", "--repair");
         Assert.True(status == 1, output + error);
         (status, output, error) = await RunAsync("fsck");

@@ -21,7 +21,12 @@ public sealed partial class UmountAndBackgroundTests
         await using (var mount = await fs.MountAsync())
         {
             await File.WriteAllBytesAsync(Path.Combine(mount.Path, "data"), data);
-            var (status, output, error) = await TruckeeFsCli.RunAsync(null, "umount", mount.Path);
+            // The embedded database belongs to the mount: status says so instead of calling it down.
+            var (status, output, error) = await fs.RunAsync("status");
+            Assert.True(status == 0, output + error);
+            Assert.Contains($"held by the mount at {mount.Path} (pid {mount.Process.Id})", output, StringComparison.Ordinal);
+
+            (status, output, error) = await TruckeeFsCli.RunAsync(null, "umount", mount.Path);
             Assert.True(status == 0, output + error + mount.Output);
             Assert.Contains($"is served by pid {mount.Process.Id}", error, StringComparison.Ordinal);
             Assert.Contains($"unmounted {mount.Path}; pid {mount.Process.Id} committed its changes and exited with status 0", error, StringComparison.Ordinal);
