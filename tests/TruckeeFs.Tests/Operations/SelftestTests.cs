@@ -149,6 +149,24 @@ public sealed class SelftestTests
         Assert.True(Directory.Exists(mountpoint));
     }
 
+    [Fact]
+    public async Task A_failing_functionality_test_takes_the_mount_down_again_and_a_background_start_reports_it()
+    {
+        await using var fs = new EmbeddedFilesystem();
+        var mountpoint = Directory.CreateDirectory(Path.Combine(fs.CacheDir, "..", "mnt")).FullName;
+        // A read-only mount answers, but nothing can be created in it.
+        string[] readOnly = ["--test-functionality", "true", "--mount-options", "fsname=TruckeeFS,default_permissions,ro"];
+        foreach (var background in new[] { false, true })
+        {
+            var (status, output, error) = await TruckeeFsCli.RunAsync(null, ["mount", .. (background ? ["-d"] : Array.Empty<string>()), mountpoint, .. readOnly, .. fs.Flags]);
+            Assert.True(status == 1, output + error);
+            Assert.Contains("self-test functionality failed, so the filesystem is not mounted", error, StringComparison.Ordinal);
+            Assert.Contains("cannot create the scratch directory: Read-only file system", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("running in the background", error, StringComparison.Ordinal);
+            Assert.False(TruckeeFsMount.IsMounted(mountpoint));
+        }
+    }
+
     private static async Task WaitForAsync(Func<bool> condition, TruckeeFsMount mount)
     {
         for (var i = 0; i < 300 && !condition(); i++) await Task.Delay(100);
