@@ -97,23 +97,24 @@ public sealed class FilesystemCheck(IMetaStore meta, IContentStore store, Action
     /// <summary>Reads the object's last byte: it must exist and be as long as recorded.</summary>
     private async Task<CheckFinding?> ReadableAsync(CapUse use, CancellationToken cancellationToken)
     {
-        var files = FilesUsing(use.Cap);
+        // Which files need it is looked up only for a problem: a query per healthy object would dominate the check.
+        string files() => FilesUsing(use.Cap);
         try
         {
             if (store.LocalPath(use.Cap) is { } path)
             {
                 var info = new FileInfo(path);
-                if (!info.Exists) return new("missing_content", use.Cap, $"not in the content store; needed by {files}");
-                return info.Length == use.Length ? null : new("missing_content", use.Cap, $"holds {info.Length} bytes, {use.Length} recorded; needed by {files}");
+                if (!info.Exists) return new("missing_content", use.Cap, $"not in the content store; needed by {files()}");
+                return info.Length == use.Length ? null : new("missing_content", use.Cap, $"holds {info.Length} bytes, {use.Length} recorded; needed by {files()}");
             }
             if (use.Length == 0) return null;
             var last = new byte[1];
             var n = await store.ReadAsync(use.Cap, use.Length - 1, last, cancellationToken).ConfigureAwait(false);
-            return n == 1 ? null : new("missing_content", use.Cap, $"shorter than the {use.Length} bytes recorded; needed by {files}");
+            return n == 1 ? null : new("missing_content", use.Cap, $"shorter than the {use.Length} bytes recorded; needed by {files()}");
         }
         catch (ContentNotFoundException)
         {
-            return new("missing_content", use.Cap, $"not in the content store; needed by {files}");
+            return new("missing_content", use.Cap, $"not in the content store; needed by {files()}");
         }
         catch (ContentStoreException e)
         {
