@@ -64,6 +64,11 @@ public sealed record MountStatus(
     {
         var link = LinkFor(Mountpoint);
         Directory.CreateDirectory(RuntimeDirectory);
+        // Mounts that were killed could not remove their links; whoever registers next does.
+        foreach (var listed in Directory.EnumerateFiles(RuntimeDirectory, "*.json"))
+        {
+            if (ReadListed(listed) is not { IsRunning: true }) File.Delete(listed);
+        }
         File.Delete(link);
         File.CreateSymbolicLink(link, path);
     }
@@ -89,14 +94,20 @@ public sealed record MountStatus(
     }
 
     /// <summary>The status of the mount at <paramref name="mountpoint"/> on this host, or null.</summary>
-    public static MountStatus? ForMountpoint(string mountpoint) => Read(LinkFor(mountpoint));
+    public static MountStatus? ForMountpoint(string mountpoint) => ReadListed(LinkFor(mountpoint));
 
     /// <summary>Every mount this host's runtime folder lists, running or stopped since.</summary>
     public static IReadOnlyList<MountStatus> OnThisHost()
     {
         if (!Directory.Exists(RuntimeDirectory)) return [];
-        return [.. Directory.EnumerateFiles(RuntimeDirectory, "*.json").Select(Read).OfType<MountStatus>().OrderBy(s => s.Mountpoint, StringComparer.Ordinal)];
+        return [.. Directory.EnumerateFiles(RuntimeDirectory, "*.json").Select(ReadListed).OfType<MountStatus>().OrderBy(s => s.Mountpoint, StringComparer.Ordinal)];
     }
+
+    /// <summary>
+    /// The status a runtime link leads to, if it is still the status of that link's mount point:
+    /// a later mount with the same cache folder rewrites the file a killed mount's link names.
+    /// </summary>
+    private static MountStatus? ReadListed(string link) => Read(link) is { } status && LinkFor(status.Mountpoint) == link ? status : null;
 
     /// <summary>Whether the process that wrote this status still runs (it could be a new process with the same id; the start time tells).</summary>
     [JsonIgnore]

@@ -58,6 +58,27 @@ public sealed partial class UmountAndBackgroundTests
     }
 
     [Fact]
+    public async Task A_killed_mount_is_not_listed_and_the_next_mount_removes_its_link()
+    {
+        await using var fs = new EmbeddedFilesystem();
+        await using var killed = await fs.MountAsync();
+        var link = TruckeeFs.Operations.MountStatus.LinkFor(killed.Path);
+        Assert.True(File.Exists(link));
+        killed.Kill();
+        Assert.True(File.Exists(link), "a killed mount cannot remove its link");
+        var (status, output, error) = await TruckeeFsCli.RunAsync(null, "status");
+        Assert.True(status == 0, output + error);
+        Assert.DoesNotContain(killed.Path, output, StringComparison.Ordinal);
+        (status, _, error) = await TruckeeFsCli.RunAsync(null, "umount", killed.Path);
+        Assert.Equal(1, status);
+        Assert.Contains("is not mounted", error, StringComparison.Ordinal);
+
+        await using var next = await fs.MountAsync();
+        Assert.False(File.Exists(link));
+        Assert.True(File.Exists(TruckeeFs.Operations.MountStatus.LinkFor(next.Path)));
+    }
+
+    [Fact]
     public async Task Background_mount_returns_once_the_mount_answers()
     {
         await using var fs = new EmbeddedFilesystem();
