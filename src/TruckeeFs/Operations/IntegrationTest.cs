@@ -6,9 +6,6 @@ using TruckeeFs.Meta;
 
 namespace TruckeeFs.Operations;
 
-/// <summary>The outcome of one self-test: its name, whether it passed, and what it found or why it failed.</summary>
-public sealed record SelfTestResult(string Name, bool Passed, string Detail);
-
 /// <summary>
 /// The integration self-test: a write, read-back and delete round trip against each backend the
 /// configuration selected, embedded ones included. The probes are invisible to the filesystem
