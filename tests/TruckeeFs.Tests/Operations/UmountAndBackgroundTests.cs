@@ -58,14 +58,14 @@ public sealed partial class UmountAndBackgroundTests
     }
 
     [Fact]
-    public async Task A_killed_mount_is_not_listed_and_the_next_mount_removes_its_link()
+    public async Task A_killed_mount_is_not_listed_and_a_later_mount_removes_its_link()
     {
         await using var fs = new EmbeddedFilesystem();
         await using var killed = await fs.MountAsync();
         var link = TruckeeFs.Operations.MountStatus.LinkFor(killed.Path);
         Assert.True(File.Exists(link));
+        // A killed mount cannot remove its link (a mount of a parallel test may prune it already).
         killed.Kill();
-        Assert.True(File.Exists(link), "a killed mount cannot remove its link");
         var (status, output, error) = await TruckeeFsCli.RunAsync(null, "status");
         Assert.True(status == 0, output + error);
         Assert.DoesNotContain(killed.Path, output, StringComparison.Ordinal);
