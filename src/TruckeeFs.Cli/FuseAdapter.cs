@@ -20,8 +20,12 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
     private readonly double _attributeTimeout = vfs.Options.AttributeTimeout;
     private readonly double _entryTimeout = vfs.Options.EntryTimeout;
 
+    /// <summary>The kernel's FUSE protocol ("7.45"), known once the kernel sent INIT.</summary>
+    public string? KernelProtocol { get; private set; }
+
     public override void Init(FuseConnection connection)
     {
+        KernelProtocol = $"{connection.ProtocolMajor}.{connection.ProtocolMinor}";
         connection.MaxWrite = MaxWrite;
         connection.MaxReadahead = MaxWrite;
         // No writeback cache: every write reaches the engine, so close-to-open holds and a

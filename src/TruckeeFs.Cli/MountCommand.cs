@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using TruckeeFs.Config;
 using TruckeeFs.Fuse;
 using TruckeeFs.Meta;
+using TruckeeFs.Operations;
 using VfsEngine = TruckeeFs.Vfs.Vfs;
 
 namespace TruckeeFs.Cli;
@@ -15,6 +16,7 @@ internal static partial class MountCommand
 {
     public static int Run(string? configFile, IReadOnlyDictionary<string, string> flags, int verbosity)
     {
+        if (Background.IsChild) Background.LeaveTerminalSession();
         Configuration configuration;
         try
         {
@@ -45,6 +47,7 @@ internal static partial class MountCommand
         var level = verbosity switch { 0 => LogLevel.Warning, 1 => LogLevel.Information, 2 => LogLevel.Debug, _ => LogLevel.Trace };
         using var loggers = new TextLoggerProvider(logWriter, level);
         var log = loggers.CreateLogger("truckeefs");
+        if (configuration.GetBoolean(ConfigKeys.TestCompatibility) && !Passed(CompatibilityTest.Run(), log)) return Program.Failure;
         try
         {
             return Serve(configuration, mountpoint, loggers, log);
@@ -73,6 +76,12 @@ internal static partial class MountCommand
             Console.Error.WriteLine($"truckeefs: metadata {backends.Meta.Description}; contents {backends.Content.Description}; coordination {backends.Coordinator.Description}; " +
                 $"tree mirror {backends.Mirror.Description}; cache {backends.Options.CacheDirectory}; " +
                 $"kernel caches attributes {backends.Options.AttributeTimeout:0.###} s, names {backends.Options.EntryTimeout:0.###} s");
+            if (configuration.GetBoolean(ConfigKeys.TestIntegration))
+            {
+                var results = IntegrationTest.RunAsync(backends).GetAwaiter().GetResult();
+                // Every backend's line, not just the first failure.
+                if (!results.Select(result => Passed(result, log)).ToList().TrueForAll(passed => passed)) return Program.Failure;
+            }
             var vfs = new VfsEngine(backends.Meta, backends.Content, backends.Coordinator, backends.Mirror, backends.Options, loggers.CreateLogger("Vfs"));
             vfs.RecoverAsync().GetAwaiter().GetResult();
 
@@ -82,19 +91,36 @@ internal static partial class MountCommand
             if (!options.Any(o => o.StartsWith("subtype=", StringComparison.Ordinal))) options.Add("subtype=truckeefs");
 
             var fuseLog = loggers.CreateLogger("Fuse");
-            using var session = new FuseSession(new FuseAdapter(vfs, loggers.CreateLogger("FuseAdapter")), options, message => Log.Fuse(fuseLog, message));
+            var adapter = new FuseAdapter(vfs, loggers.CreateLogger("FuseAdapter"));
+            using var session = new FuseSession(adapter, options, message => Log.Fuse(fuseLog, message));
+            using var status = new StatusWriter(mountpoint, backends, vfs.Statistics, () => adapter.KernelProtocol);
             session.Mount(mountpoint);
-            Console.Error.WriteLine($"truckeefs: mounted at {mountpoint} (stop with: fusermount3 -u {mountpoint})");
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            string? notReady = null;
+            var served = false;
+            // The loop below serves the kernel on this thread; whether the mount answers (and the
+            // functionality test) can only be seen from another one.
+            var readiness = new Thread(() => notReady = AwaitReady(configuration, mountpoint, session, status, adapter, () => Volatile.Read(ref served), log))
+            {
+                IsBackground = true,
+                Name = "truckeefs-ready",
+            };
+            readiness.Start();
             var result = session.Run();
+            Volatile.Write(ref served, true);
             Log.LoopEnded(log, result);
+            readiness.Join();
 
             // Every file is closed once the kernel let go of the mount; commit what is still staged.
+            status.Update("stopping");
+            SystemdNotify.Send("STOPPING=1");
             vfs.DisposeAsync().AsTask().GetAwaiter().GetResult();
             session.Unmount();
-            Console.Error.WriteLine("truckeefs: unmounted cleanly");
-            return 0;
+            var exitCode = notReady is null ? 0 : Program.Failure;
+            status.Stopped(exitCode);
+            Console.Error.WriteLine(notReady is null ? "truckeefs: unmounted cleanly" : $"truckeefs: unmounted: {notReady}");
+            return exitCode;
 
             void Stop(PosixSignalContext context)
             {
@@ -108,6 +134,48 @@ internal static partial class MountCommand
             backends.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
     }
+
+    /// <summary>
+    /// Waits until the mount answers, runs the functionality test when enabled, then announces
+    /// the mount (and lets a background start's parent and systemd go). Returns why the mount is
+    /// not ready, having stopped the loop, or null (also when the loop ended first: stopped by a
+    /// signal or an unmount, which the loop's own result reports).
+    /// </summary>
+    private static string? AwaitReady(Configuration configuration, string mountpoint, FuseSession session, StatusWriter status, FuseAdapter adapter, Func<bool> loopEnded, ILogger log)
+    {
+        // The kernel sends INIT as soon as it mounts; once we answered it, the loop serves
+        // requests. Probing the mount point instead would make an unmount that comes at once
+        // fail with EBUSY while the probe is in flight.
+        while (adapter.KernelProtocol is null)
+        {
+            if (loopEnded()) return null;
+            Thread.Sleep(5);
+        }
+        if (configuration.GetBoolean(ConfigKeys.TestFunctionality) && !Passed(FunctionalityTest.Run(mountpoint), log))
+        {
+            session.Exit();
+            return "the functionality self-test failed";
+        }
+        status.Update("mounted");
+        Console.Error.WriteLine($"truckeefs: mounted at {mountpoint}, kernel FUSE protocol {adapter.KernelProtocol} (stop with: truckeefs umount {mountpoint} or fusermount3 -u {mountpoint})");
+        SystemdNotify.Send($"READY=1\nSTATUS=mounted at {mountpoint}\nMAINPID={Environment.ProcessId}");
+        if (Background.IsChild) Background.Detach();
+        return null;
+    }
+
+    /// <summary>Reports a start-up self-test: a failure on standard error, a pass in the log (-v); true when it passed.</summary>
+    private static bool Passed(SelfTestResult result, ILogger log)
+    {
+        if (result.Passed)
+            Log.SelfTestPassed(log, result.Name, result.Detail);
+        else
+            Console.Error.WriteLine($"truckeefs: self-test {result.Name} failed, so the filesystem is not mounted: {result.Detail} (the {ConfigKeyFor(result.Name)} key turns this test off)");
+        return result.Passed;
+    }
+
+    private static string ConfigKeyFor(string test) =>
+        test.StartsWith("integration", StringComparison.Ordinal) ? ConfigKeys.TestIntegration.Name
+        : test == "functionality" ? ConfigKeys.TestFunctionality.Name : ConfigKeys.TestCompatibility.Name;
 
     /// <summary>Why the mount point cannot be used, or null.</summary>
     private static string? CheckMountpoint(string mountpoint)
@@ -156,5 +224,8 @@ internal static partial class MountCommand
 
         [LoggerMessage(3004, LogLevel.Warning, "libfuse: {Message}")]
         public static partial void Fuse(ILogger logger, string message);
+
+        [LoggerMessage(3005, LogLevel.Information, "self-test {Name} passed: {Detail}")]
+        public static partial void SelfTestPassed(ILogger logger, string name, string detail);
     }
 }

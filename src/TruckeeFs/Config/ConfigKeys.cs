@@ -103,6 +103,13 @@ public static class ConfigKeys
         Choices = ["FLAT", "MIRROR"],
     };
 
+    public static readonly ConfigKey TestCompatibility = new("test_compatibility", ConfigKind.Boolean, "true",
+        "Before mounting, check that this host can run a FUSE filesystem (Linux, /dev/fuse, fusermount3, libfuse 3).");
+    public static readonly ConfigKey TestIntegration = new("test_integration", ConfigKind.Boolean, "true",
+        "Before mounting, write, read back and delete a test record in the metadata database, the content store and the coordinator.");
+    public static readonly ConfigKey TestFunctionality = new("test_functionality", ConfigKind.Boolean, "false",
+        "Once mounted, create, write, read, move, copy, list and delete files in a scratch directory of the mount, then remove it.");
+
     public static IReadOnlyList<ConfigKey> All { get; } =
     [
         Mount, DataDir, CacheDir, BlockSize, AttrTimeout, EntryTimeout, MountOptions, LogFile,
@@ -110,6 +117,7 @@ public static class ConfigKeys
         SqlHost, SqlPort, SqlDb, SqlUser, SqlPass, SqlSsl,
         RedisHost, RedisPort, RedisDb, RedisSemaphoreTimeout, ResetRedis,
         TahoeUrl, RootCap, NetTimeout, MaxConnections, AuthToken, BackendStorageStrategy,
+        TestCompatibility, TestIntegration, TestFunctionality,
     ];
 
     public static ConfigKey? Find(string name) => All.FirstOrDefault(k => k.Name == name);

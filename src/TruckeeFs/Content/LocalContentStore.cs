@@ -79,6 +79,21 @@ public sealed class LocalContentStore : IContentStore
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
+    /// <summary>
+    /// Every object the folder holds, with its file (for <c>truckeefs gc</c>, which looks for
+    /// objects nothing references). Temporary files of copies in progress are not objects.
+    /// </summary>
+    public IEnumerable<(string Cap, FileInfo File)> Objects()
+    {
+        foreach (var fanout in new DirectoryInfo(_root).EnumerateDirectories())
+        {
+            foreach (var file in fanout.EnumerateFiles())
+            {
+                if (file.Name.Length == 64 && !file.Name.AsSpan().ContainsAnyExcept(HexDigits)) yield return (CapPrefix + file.Name, file);
+            }
+        }
+    }
+
     private Microsoft.Win32.SafeHandles.SafeFileHandle OpenObject(string cap)
     {
         try

@@ -100,7 +100,73 @@ public interface IMetaStore : IDisposable
 
     /// <summary>Counts for statfs.</summary>
     FilesystemUsage Usage();
+
+    // ---- Operations: self-test, status, fsck and gc (SqlMetaStore.Check.cs) ----
+    // Read methods see one consistent snapshot each; each repair is one transaction that
+    // re-checks its finding inside it, so repairing a filesystem that changed since the check
+    // does no harm.
+
+    /// <summary>Writes a probe row, reads it back and deletes it; throws <see cref="MetaStoreException"/> when the database cannot do that.</summary>
+    void ProbeRoundTrip();
+
+    /// <summary>The hosts the sessions table lists as mounting this filesystem.</summary>
+    IReadOnlyList<SessionRecord> Sessions();
+
+    /// <summary>Directory entries naming an inode that does not exist, or in a parent that is missing or not a directory.</summary>
+    IReadOnlyList<DirentRecord> DanglingEntries();
+
+    /// <summary>Inodes other than the root with a link count above 0 and no name: lost files and directories.</summary>
+    IReadOnlyList<long> LostInodes();
+
+    /// <summary>Named inodes whose link count differs from their names (files) or 2 + subdirectories (directories).</summary>
+    IReadOnlyList<LinkCountRecord> LinkCountMismatches();
+
+    /// <summary>Inodes that block map or extended attribute rows belong to but that do not exist.</summary>
+    IReadOnlyList<long> StrayRowInodes();
+
+    /// <summary>Every cap the contents table records or a block map uses, with its recorded reference count and its actual uses.</summary>
+    IReadOnlyList<CapUse> CapUses();
+
+    /// <summary>The blocks (inode, index) that use <paramref name="cap"/>.</summary>
+    IReadOnlyList<(long Inode, long Index)> BlocksUsing(string cap);
+
+    /// <summary>Deletes the directory entry <paramref name="id"/> if it is still dangling; returns whether it did.</summary>
+    bool RemoveDanglingEntry(long id);
+
+    /// <summary>Names a lost inode <paramref name="name"/> in <paramref name="directory"/> if it is still lost; returns whether it did.</summary>
+    bool AdoptLostInode(long inode, long directory, byte[] name);
+
+    /// <summary>Sets an inode's link count to what its names and subdirectories say; returns the new count, or null if nothing changed.</summary>
+    long? FixLinkCount(long inode);
+
+    /// <summary>Deletes block map and extended attribute rows of <paramref name="inode"/> if it does not exist; returns how many.</summary>
+    int RemoveStrayRows(long inode);
+
+    /// <summary>
+    /// Makes the contents row of <paramref name="cap"/> count its uses: records it when blocks use
+    /// it without a row, deletes the row when nothing uses it. Returns whether the object is now
+    /// unreferenced (for the caller to delete).
+    /// </summary>
+    bool FixReferenceCount(string cap);
+
+    /// <summary>Turns every block using <paramref name="cap"/> (an object the store has lost) into a hole and forgets the cap; returns the blocks changed.</summary>
+    IReadOnlyList<(long Inode, long Index)> PunchBlocksUsing(string cap);
 }
+
+/// <summary>A row of the sessions table: one mount of the filesystem. Times are nanoseconds since the epoch.</summary>
+public sealed record SessionRecord(long Id, string Host, long Pid, byte[] Mountpoint, long Started, long Heartbeat);
+
+/// <summary>A directory entry row.</summary>
+public sealed record DirentRecord(long Id, long Parent, byte[] Name, long Inode);
+
+/// <summary>An inode whose link count is <see cref="Nlink"/> but should be <see cref="Expected"/>.</summary>
+public sealed record LinkCountRecord(long Inode, long Mode, long Nlink, long Expected);
+
+/// <summary>
+/// A cap and how it is used: <see cref="Refs"/> as the contents table records it (null without a
+/// row), <see cref="Uses"/> the block map entries naming it.
+/// </summary>
+public sealed record CapUse(string Cap, long Length, long? Refs, long Uses);
 
 /// <summary>An inode row. Mode includes the file type bits (S_IFMT).</summary>
 public sealed class Inode
