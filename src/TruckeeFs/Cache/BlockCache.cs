@@ -213,5 +213,6 @@ public sealed class BlockCache
 
     private string CachePath(string cap) => Path.Combine(BlocksDirectory, FileName(cap));
 
-    private static string FileName(string cap) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(cap)));
+    /// <summary>The file name a cached block has under the blocks folder (gc matches caps to files by it).</summary>
+    internal static string FileName(string cap) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(cap)));
 }

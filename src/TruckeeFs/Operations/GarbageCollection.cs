@@ -48,7 +48,7 @@ public sealed partial class GarbageCollection(IMetaStore meta, IContentStore sto
         var blocks = new DirectoryInfo(Path.Combine(cacheDirectory, "blocks"));
         if (blocks.Exists)
         {
-            var wanted = referenced.Select(CacheName).ToHashSet(StringComparer.Ordinal);
+            var wanted = referenced.Select(Cache.BlockCache.FileName).ToHashSet(StringComparer.Ordinal);
             foreach (var file in blocks.EnumerateFiles())
             {
                 // A fetch in progress is a ".part" file, a finished block its cap's hash.
@@ -78,9 +78,6 @@ public sealed partial class GarbageCollection(IMetaStore meta, IContentStore sto
         }
         return new GarbageReport(items, delete, referenced.Count, note);
     }
-
-    /// <summary>The cache's file name for a cap (as <see cref="Cache.BlockCache"/> names it).</summary>
-    private static string CacheName(string cap) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(cap)));
 
     /// <summary>
     /// Whether the file's status last changed before <paramref name="cutoff"/>. The change time,
