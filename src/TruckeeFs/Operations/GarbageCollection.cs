@@ -1,6 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
-using System.Text;
 using TruckeeFs.Content;
 using TruckeeFs.Meta;
 
