@@ -83,6 +83,8 @@ internal static partial class MountCommand
 
             var fuseLog = loggers.CreateLogger("Fuse");
             using var session = new FuseSession(new FuseAdapter(vfs, loggers.CreateLogger("FuseAdapter")), options, message => Log.Fuse(fuseLog, message));
+            vfs.AttachKernel(new KernelNotifier(session));
+            vfs.StartSessionAsync(mountpoint).GetAwaiter().GetResult();
             session.Mount(mountpoint);
             Console.Error.WriteLine($"truckeefs: mounted at {mountpoint} (stop with: fusermount3 -u {mountpoint})");
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);

@@ -71,12 +71,13 @@ public sealed partial class Vfs : IAsyncDisposable
             await ReclaimAsync(orphan).ConfigureAwait(false);
     }
 
-    /// <summary>Commits every open file's changes, for a clean unmount.</summary>
+    /// <summary>Commits every open file's changes and ends the session, for a clean unmount.</summary>
     public async ValueTask DisposeAsync()
     {
         foreach (var handle in _handles.Values)
             await CommitAsync(handle.Content, durable: true).ConfigureAwait(false);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
+        await EndSessionAsync().ConfigureAwait(false);
     }
 
     public int Lookup(long parent, ReadOnlySpan<byte> name, out Inode entry)
@@ -165,7 +166,11 @@ public sealed partial class Vfs : IAsyncDisposable
     /// New contents of <paramref name="inode"/> landed in metadata, whichever path committed
     /// them (close, fsync, a background upload, recovery): tells everyone who must know.
     /// </summary>
-    private void ContentCommitted(long inode) => MirrorFile(inode);
+    private void ContentCommitted(long inode)
+    {
+        MirrorFile(inode);
+        Publish(Invalidation.Data(inode));
+    }
 
     /// <summary>Deletes a nameless inode unless it is still looked up or open.</summary>
     private void ReclaimIfUnused(Inode? inode)

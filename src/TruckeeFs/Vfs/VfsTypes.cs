@@ -19,6 +19,12 @@ public sealed record VfsOptions
 
     /// <summary>Folder for cached blocks and staged changes.</summary>
     public required string CacheDirectory { get; init; }
+
+    /// <summary>How often this mount tells the others it is alive, and looks for dead ones.</summary>
+    public TimeSpan SessionHeartbeat { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a mount's heartbeat may stay unchanged before the others declare it dead and release its locks.</summary>
+    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>An entry of a directory listing; <see cref="NextOffset"/> resumes after it.</summary>
@@ -31,6 +37,7 @@ public readonly record struct FilesystemStatistics(
 /// <summary>Flags of open(2) the engine looks at.</summary>
 public static class OpenFlags
 {
+    public const int Exclusive = 0x80;
     public const int Truncate = 0x200;
     public const int Append = 0x400;
 }
