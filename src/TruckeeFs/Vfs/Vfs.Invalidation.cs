@@ -42,14 +42,6 @@ public sealed partial class Vfs
     private readonly List<IAsyncDisposable> _subscriptions = [];
     private IKernelCache? _kernel;
 
-    /// <summary>Counters of invalidation traffic, for status and benchmarks.</summary>
-    public long InvalidationsPublished => Interlocked.Read(ref _invalidationsPublished);
-
-    public long InvalidationsApplied => Interlocked.Read(ref _invalidationsApplied);
-
-    private long _invalidationsPublished;
-    private long _invalidationsApplied;
-
     /// <summary>Gives the engine the kernel caches to invalidate when other mounts change things.</summary>
     public void AttachKernel(IKernelCache kernel) => _kernel = kernel;
 
@@ -75,7 +67,6 @@ public sealed partial class Vfs
             message.Append('|').Append(change.Kind).Append(change.Inode.ToString(CultureInfo.InvariantCulture));
             if (change.Name is { } name) message.Append(':').Append(Convert.ToBase64String(name));
         }
-        Interlocked.Increment(ref _invalidationsPublished);
         _ = PublishAsync(InvalidationChannel, message.ToString());
     }
 
@@ -105,7 +96,6 @@ public sealed partial class Vfs
     {
         foreach (var change in changes)
         {
-            Interlocked.Increment(ref _invalidationsApplied);
             if (change.Kind == 'e') kernel.InvalidateEntry(change.Inode, change.Name!);
             else kernel.InvalidateInode(change.Inode, data: change.Kind == 'd');
         }
