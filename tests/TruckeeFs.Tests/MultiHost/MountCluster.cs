@@ -61,12 +61,15 @@ internal sealed class MountCluster : IAsyncDisposable
     public static string On(TruckeeFsMount mount, string relative) => Path.Combine(mount.Path, relative);
 
     /// <summary>Waits until <paramref name="condition"/> holds; fails naming <paramref name="what"/> after <paramref name="seconds"/>.</summary>
-    public static void Eventually(Func<bool> condition, string what, double seconds = 5)
+    public static void Eventually(Func<bool> condition, string what, double seconds = 5) => Eventually(condition, () => what, seconds);
+
+    /// <summary>As above, describing the failure when it happens (<paramref name="what"/> may report the last state seen).</summary>
+    public static void Eventually(Func<bool> condition, Func<string> what, double seconds = 5)
     {
         var watch = Stopwatch.StartNew();
         while (!condition())
         {
-            if (watch.Elapsed.TotalSeconds > seconds) Assert.Fail($"after {seconds} s: {what}");
+            if (watch.Elapsed.TotalSeconds > seconds) Assert.Fail($"after {seconds} s: {what()}");
             Thread.Sleep(10);
         }
     }
