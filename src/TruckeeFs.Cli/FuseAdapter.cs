@@ -313,6 +313,7 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
     private async ValueTask<int> ReleaseAsync(long inode, ulong handle, ulong? flockOwner)
     {
         await vfs.ReleaseAsync(handle).ConfigureAwait(false);
+        vfs.ReleaseHandleLocks(inode, handle);
         if (flockOwner is { } owner) vfs.ReleaseFlocks(inode, owner);
         return 0;
     }

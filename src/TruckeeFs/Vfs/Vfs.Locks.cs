@@ -22,6 +22,12 @@ public sealed partial class Vfs
     // that never locked (nearly every close) costs no metadata write.
     private readonly ConcurrentDictionary<(long Inode, long Owner), byte> _posixOwners = new();
 
+    // The owners that took POSIX locks through each handle. The kernel tells of a process's
+    // close (flush names the process), but never of the last close of an open file description
+    // whose own locks (F_OFD_SETLK: the owner is the description) must then go; release does,
+    // and the owners that locked through that handle and through no other still open are those.
+    private readonly ConcurrentDictionary<ulong, ConcurrentDictionary<long, byte>> _handleLockOwners = new();
+
     /// <summary>F_GETLK: the first lock of another owner that conflicts with the described one, or null.</summary>
     public LockHolder? TestLock(long inode, ulong owner, FileLockType type, long first, long last)
     {
@@ -34,8 +40,9 @@ public sealed partial class Vfs
     /// <paramref name="last"/>) and flock(2) (<paramref name="flock"/> true, whole file): 0, or
     /// EAGAIN when another owner's lock conflicts and <paramref name="wait"/> is false. Waiting
     /// ends when the lock is granted or <paramref name="interrupted"/> turns true (EINTR).
-    /// Unlocking first commits the file's changes made through <paramref name="handle"/>, so the
-    /// next holder, on any mount, reads them (as NFS does).
+    /// Unlocking first commits the file's changes made through <paramref name="handle"/>, and
+    /// locking reloads the file's committed state, so the next holder, on any mount, reads what
+    /// the previous one wrote (as NFS does).
     /// </summary>
     public async ValueTask<int> SetLockAsync(ulong handle, long inode, ulong owner, int pid, bool flock, FileLockType type, long first, long last, bool wait, Func<bool> interrupted)
     {
@@ -51,8 +58,13 @@ public sealed partial class Vfs
             var status = _meta.SetLock(request with { Session = SessionId }, out _);
             if (status != Errno.EAGAIN || !wait)
             {
-                if (status == 0) AfterSetLock(request);
-                return status;
+                if (status != 0) return status;
+                AfterSetLock(handle, request);
+                // The previous holder, perhaps on another mount, committed before unlocking:
+                // read what it wrote, not what this mount loaded before (as NFS revalidates on lock).
+                if (type != FileLockType.Unlock && _handles.TryGetValue(handle, out var locked))
+                    await locked.Content.ReloadIfCleanAsync().ConfigureAwait(false);
+                return 0;
             }
             var retryAt = DateTime.UtcNow + LockRetry;
             while (!released.IsCompleted && DateTime.UtcNow < retryAt)
@@ -76,9 +88,28 @@ public sealed partial class Vfs
         if (_meta.ReleaseLocks(inode, SessionId, (long)owner, flock: true) > 0) PublishLockReleased(inode);
     }
 
-    private void AfterSetLock(FileLockRequest request)
+    /// <summary>
+    /// The last close of an open file description: the POSIX locks of owners that locked only
+    /// through it go (its own open-file-description locks; a process's locks went at its close).
+    /// </summary>
+    public void ReleaseHandleLocks(long inode, ulong handle)
     {
-        if (!request.Flock && request.Type != FileLockType.Unlock) _posixOwners[(request.Inode, request.Owner)] = 0;
+        if (!_handleLockOwners.TryRemove(handle, out var owners)) return;
+        foreach (var owner in owners.Keys)
+        {
+            if (_handleLockOwners.Values.Any(other => other.ContainsKey(owner))) continue;
+            _posixOwners.TryRemove((inode, owner), out _);
+            if (_meta.ReleaseLocks(inode, SessionId, owner, flock: false) > 0) PublishLockReleased(inode);
+        }
+    }
+
+    private void AfterSetLock(ulong handle, FileLockRequest request)
+    {
+        if (!request.Flock && request.Type != FileLockType.Unlock)
+        {
+            _posixOwners[(request.Inode, request.Owner)] = 0;
+            _handleLockOwners.GetOrAdd(handle, _ => new ConcurrentDictionary<long, byte>())[request.Owner] = 0;
+        }
         // An unlock, or a downgrade to shared, may let someone in.
         if (request.Type != FileLockType.Write) PublishLockReleased(request.Inode);
     }
@@ -105,5 +136,9 @@ public sealed partial class Vfs
     }
 
     /// <summary>This mount was declared dead: the locks it held were released by the others.</summary>
-    private void ForgetHeldLocks() => _posixOwners.Clear();
+    private void ForgetHeldLocks()
+    {
+        _posixOwners.Clear();
+        _handleLockOwners.Clear();
+    }
 }

@@ -148,6 +148,27 @@ public sealed class LockTests : IAsyncLifetime
     }
 
     [Fact]
+    public void An_open_file_description_lock_goes_with_the_last_close_of_the_description()
+    {
+        var (onA, onB) = SharedFile("ofd");
+        var held = FileLock.Range(Sys.F_WRLCK, 0, 0);
+        Assert.Equal(0, Sys.FcntlLock(onA, Sys.F_OFD_SETLK, ref held));
+        var attempt = FileLock.Range(Sys.F_WRLCK, 0, 1);
+        Assert.Equal(Sys.EAGAIN, Sys.FcntlLock(onB, Sys.F_OFD_SETLK, ref attempt));
+
+        var waiting = Blocking(() =>
+        {
+            var wanted = FileLock.Range(Sys.F_WRLCK, 0, 1);
+            return Sys.FcntlLock(onB, Sys.F_OFD_SETLKW, ref wanted);
+        });
+        Assert.False(waiting.Returns(StillBlocked));
+        Assert.Equal(0, Sys.Close(onA));
+        Assert.True(waiting.Returns(Granted), "closing the description should release its lock");
+        Assert.Equal(0, waiting.Result);
+        Sys.Close(onB);
+    }
+
+    [Fact]
     public void A_killed_holder_process_loses_its_locks()
     {
         var path = On(_cluster.A, "killed");
