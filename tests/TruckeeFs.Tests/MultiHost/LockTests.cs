@@ -190,6 +190,25 @@ public sealed class LockTests : IAsyncLifetime
         Sys.Close(onB);
     }
 
+    [Fact]
+    public void A_waiter_killed_while_blocked_is_answered_and_never_gets_the_lock()
+    {
+        var (onA, onB) = SharedFile("abandoned");
+        Assert.Equal(0, Sys.Flock(onA, Sys.LOCK_EX));
+        using var waiter = Process.Start(new ProcessStartInfo("flock", ["-x", "-o", On(_cluster.B, "abandoned"), "true"]) { UseShellExecute = false })!;
+        Assert.False(waiter.WaitForExit(StillBlocked), "the waiter should block while A holds the lock");
+
+        // The kernel waits for the answer to a request already sent; the interrupted wait must end.
+        waiter.Kill();
+        Assert.True(waiter.WaitForExit(Granted), "a killed waiter should be answered (EINTR) and exit");
+        Assert.Equal(0, Sys.Flock(onA, Sys.LOCK_UN));
+        // No lock was granted to the dead waiter after A let go.
+        Thread.Sleep(TimeSpan.FromSeconds(1.5));
+        Assert.Equal(0, Sys.Flock(onB, Sys.LOCK_EX | Sys.LOCK_NB));
+        Sys.Close(onA);
+        Sys.Close(onB);
+    }
+
     /// <summary>A file created through A, opened read-write through A and through B.</summary>
     private (int OnA, int OnB) SharedFile(string name)
     {
