@@ -5,9 +5,10 @@ namespace TruckeeFs.Vfs;
 
 public sealed partial class Vfs
 {
-    // Registering an open takes a metadata write: only a mount's first handle of an inode and
-    // its last close do, each under the inode's stripe so that a close and a reopen racing on
-    // one inode reach the database in the order they happened here.
+    // Registering an open takes a metadata write: only a mount's first handle of an inode does,
+    // and the removal after its last close waits for the next heartbeat; both under the
+    // inode's stripe, so that a removal and a reopen racing on one inode reach the database in
+    // the order they happened here. Count 0: closed, its reference not removed yet.
     private const int OpenStripes = 64;
     private readonly Lock[] _openStripes = [.. Enumerable.Range(0, OpenStripes).Select(_ => new Lock())];
     private readonly Dictionary<long, int> _sessionOpens = [];
@@ -57,6 +58,7 @@ public sealed partial class Vfs
             try
             {
                 Beat();
+                await ForgetClosedFilesAsync().ConfigureAwait(false);
                 await CleanDeadSessionsAsync().ConfigureAwait(false);
             }
             catch (Exception e) when (e is MetaStoreException or Coordination.CoordinatorException)
@@ -75,10 +77,9 @@ public sealed partial class Vfs
         // open here may have been reclaimed.
         var stale = SessionId;
         Volatile.Write(ref _session, _meta.OpenSession(_sessionInfo! with { Started = Now() }));
-        lock (_sessionOpens)
-        {
-            foreach (var inode in _sessionOpens.Keys) _meta.AddOpen(inode, SessionId);
-        }
+        List<long> open;
+        lock (_sessionOpens) open = [.. _sessionOpens.Keys];
+        foreach (var inode in open) _meta.AddOpen(inode, SessionId);
         ForgetHeldLocks();
         SessionLog.DeclaredDead(_log, stale, SessionId);
     }
@@ -127,38 +128,59 @@ public sealed partial class Vfs
         }
     }
 
-    /// <summary>The first handle of <paramref name="inode"/> this mount opens: other mounts must not reclaim it while it is open here.</summary>
+    /// <summary>A handle of <paramref name="inode"/> opens: other mounts must not reclaim it while it is open here.</summary>
     private int RecordOpen(long inode)
     {
         if (SessionId == 0) return 0;
         lock (_openStripes[(int)(inode % OpenStripes)])
         {
-            int count;
-            lock (_sessionOpens) count = _sessionOpens.GetValueOrDefault(inode);
-            if (count == 0)
+            bool registered;
+            lock (_sessionOpens) registered = _sessionOpens.ContainsKey(inode);
+            if (!registered)
             {
                 var status = _meta.AddOpen(inode, SessionId);
                 if (status != 0) return status;
             }
-            lock (_sessionOpens) _sessionOpens[inode] = count + 1;
+            lock (_sessionOpens) _sessionOpens[inode] = _sessionOpens.GetValueOrDefault(inode) + 1;
             return 0;
         }
     }
 
-    /// <summary>A handle of <paramref name="inode"/> closed; the last one ends this mount's open reference.</summary>
+    /// <summary>
+    /// A handle of <paramref name="inode"/> closed. The reference of a file closed here for good
+    /// leaves the metadata at the next heartbeat (one write for many closes, none for a file
+    /// opened again meanwhile), or at once when the file is to be reclaimed.
+    /// </summary>
     private void RecordClose(long inode)
     {
         if (SessionId == 0) return;
+        lock (_sessionOpens) _sessionOpens[inode]--;
+    }
+
+    /// <summary>Removes the references of files closed here since the last heartbeat, and reclaims those that lost their last name meanwhile.</summary>
+    private async Task ForgetClosedFilesAsync()
+    {
+        List<long> closed;
+        lock (_sessionOpens) closed = [.. _sessionOpens.Where(e => e.Value == 0).Select(e => e.Key)];
+        foreach (var inode in closed)
+        {
+            if (!ForgetClosedFile(inode)) continue;
+            if (_meta.GetInode(inode) is { Nlink: 0 } && !IsLive(inode)) await ReclaimAsync(inode).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Removes this mount's reference to <paramref name="inode"/> if no handle of it is open here; returns whether it did.</summary>
+    private bool ForgetClosedFile(long inode)
+    {
         lock (_openStripes[(int)(inode % OpenStripes)])
         {
-            int count;
             lock (_sessionOpens)
             {
-                count = _sessionOpens.GetValueOrDefault(inode) - 1;
-                if (count > 0) _sessionOpens[inode] = count;
-                else _sessionOpens.Remove(inode);
+                if (_sessionOpens.GetValueOrDefault(inode, -1) != 0) return false;
+                _sessionOpens.Remove(inode);
             }
-            if (count == 0) _meta.RemoveOpen(inode, SessionId);
+            _meta.RemoveOpen(inode, SessionId);
+            return true;
         }
     }
 

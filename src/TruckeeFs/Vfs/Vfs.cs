@@ -197,6 +197,8 @@ public sealed partial class Vfs : IAsyncDisposable
 
     private async Task ReclaimAsync(long inode)
     {
+        // This mount's own reference of a file it closed must not keep the file alive.
+        ForgetClosedFile(inode);
         var status = _meta.DeleteInode(inode, out var unreferenced);
         if (status == 0)
         {
