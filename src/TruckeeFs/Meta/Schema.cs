@@ -112,13 +112,18 @@ internal static partial class Schema
     /// <summary>Index and column creation have no portable IF NOT EXISTS; a re-run after a crash finds them present.</summary>
     private static void ExecuteIgnoringExisting(SqlDialect dialect, DbConnection connection, string sql)
     {
-        if (AddedColumn().Match(sql) is { Success: true } added && ColumnExists(connection, added.Groups[1].Value, added.Groups[2].Value)) return;
+        var added = AddedColumn().Match(sql);
+        if (added.Success && ColumnExists(connection, added.Groups[1].Value, added.Groups[2].Value)) return;
         try
         {
             connection.Execute(sql);
         }
         catch (DbException e) when (sql.StartsWith("CREATE INDEX", StringComparison.Ordinal) && dialect.IsExistingIndex(e))
         {
+        }
+        catch (DbException) when (added.Success && ColumnExists(connection, added.Groups[1].Value, added.Groups[2].Value))
+        {
+            // Another host migrating at the same moment added it first.
         }
     }
 

@@ -7,7 +7,7 @@ namespace TruckeeFs.Tests.Meta;
 /// What every metadata store must do, run against each SQL dialect. Each test gets a fresh,
 /// empty filesystem from <see cref="CreateStore"/>.
 /// </summary>
-public abstract class MetaStoreConformance : IDisposable
+public abstract partial class MetaStoreConformance : IDisposable
 {
     private const long Root = 1;
     private const long FileMode = FileModes.Regular | 0x1A4; // 0644
