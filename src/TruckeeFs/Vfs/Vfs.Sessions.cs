@@ -47,7 +47,13 @@ public sealed partial class Vfs
         {
         }
         await UnsubscribeAsync().ConfigureAwait(false);
-        _meta.RemoveSession(SessionId, out _);
+        if (!_meta.RemoveSession(SessionId, out var released)) return;
+        // Files another mount unlinked while this one still referenced them (closed here since
+        // the last heartbeat): nobody else will reclaim them now.
+        foreach (var inode in released)
+        {
+            if (_meta.GetInode(inode) is { Nlink: 0 }) await ReclaimAsync(inode).ConfigureAwait(false);
+        }
     }
 
     private async Task HeartbeatLoopAsync()
@@ -61,8 +67,10 @@ public sealed partial class Vfs
                 await ForgetClosedFilesAsync().ConfigureAwait(false);
                 await CleanDeadSessionsAsync().ConfigureAwait(false);
             }
-            catch (Exception e) when (e is MetaStoreException or Coordination.CoordinatorException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
+                // Whatever failed, the heartbeats must go on: stopping them would have the
+                // other mounts declare this one dead and release the locks it holds.
                 SessionLog.HeartbeatFailed(_log, e);
             }
         }
