@@ -38,7 +38,7 @@ internal static class FsckCommand
             var live = repair ? backends.Meta.Sessions().Where(s => now - s.Heartbeat < LiveHeartbeat.Ticks * 100).ToList() : [];
             if (live.Count > 0)
             {
-                Console.Error.WriteLine($"truckeefs: {string.Join(", ", live.Select(s => $"{s.Host} (pid {s.Pid} at {InodePaths.Name(s.Mountpoint)})"))} " +
+                Console.Error.WriteLine($"truckeefs: {string.Join(", ", live.Select(s => $"{s.Host} (pid {s.Pid} at {s.Mountpoint})"))} " +
                     $"mounted this filesystem less than {LiveHeartbeat.TotalMinutes:0} minutes ago; unmount it everywhere before repairing");
                 return OperationalError;
             }

@@ -15,6 +15,9 @@ namespace TruckeeFs.Cli;
 internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOperations
 {
     private const uint MaxWrite = 1 << 20;
+    private const int LockShared = 1;
+    private const int LockExclusive = 2;
+    private const int LockNonBlocking = 4;
     private const long StatBlockSize = 128 << 10;
 
     private readonly double _attributeTimeout = vfs.Options.AttributeTimeout;
@@ -32,7 +35,9 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
         // crash of the kernel's cache cannot lose acknowledged writes.
         var wanted = FuseCapabilities.AsyncRead | FuseCapabilities.ParallelDirops | FuseCapabilities.ReaddirPlus
             | FuseCapabilities.ReaddirPlusAuto | FuseCapabilities.AtomicOTrunc | FuseCapabilities.AutoInvalData
-            | FuseCapabilities.SpliceWrite | FuseCapabilities.SpliceMove | FuseCapabilities.SpliceRead;
+            | FuseCapabilities.SpliceWrite | FuseCapabilities.SpliceMove | FuseCapabilities.SpliceRead
+            // Locks are kept in the metadata, so they hold between mounts, not only on this kernel.
+            | FuseCapabilities.PosixLocks | FuseCapabilities.FlockLocks;
         // libfuse asks for HANDLE_KILLPRIV by default, which would leave clearing set-user-ID and
         // set-group-ID bits on write, truncate and chown to us; the kernel does it correctly
         // (privileged writers keep them) through setattr when we leave it out.
@@ -161,14 +166,41 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
         });
     }
 
+    /// <summary>close(2) of a descriptor: commits, then drops the POSIX locks its process held on the file (committed first, so the next holder reads the changes).</summary>
     public override void Flush(FuseRequest request, ulong inode, FuseFileInfo file) =>
-        Answer(request, vfs.FlushAsync(file.Handle), (r, status) => r.ReplyError(status));
+        Answer(request, FlushAsync((long)inode, file.Handle, file.LockOwner), (r, status) => r.ReplyError(status));
 
     public override void Fsync(FuseRequest request, ulong inode, bool dataOnly, FuseFileInfo file) =>
         Answer(request, vfs.FsyncAsync(file.Handle), (r, status) => r.ReplyError(status));
 
     public override void Release(FuseRequest request, ulong inode, FuseFileInfo file) =>
-        Answer(request, ReleaseAsync(file.Handle), (r, _) => r.ReplyError(0));
+        Answer(request, ReleaseAsync((long)inode, file.Handle, file.FlockRelease ? file.LockOwner : null), (r, _) => r.ReplyError(0));
+
+    public override void Flock(FuseRequest request, ulong inode, FuseFileInfo file, int operation)
+    {
+        var type = (operation & ~LockNonBlocking) switch { LockShared => FileLockType.Read, LockExclusive => FileLockType.Write, _ => FileLockType.Unlock };
+        var pending = vfs.SetLockAsync(file.Handle, (long)inode, file.LockOwner, request.Context.Pid, flock: true, type, 0, long.MaxValue,
+            wait: (operation & LockNonBlocking) == 0, () => request.IsInterrupted);
+        Answer(request, pending, (r, status) => r.ReplyError(status));
+    }
+
+    public override void GetLk(FuseRequest request, ulong inode, FuseFileInfo file, in FuseLock lockRequest)
+    {
+        var (first, last) = Range(lockRequest);
+        var holder = vfs.TestLock((long)inode, file.LockOwner, (FileLockType)lockRequest.Type, first, last);
+        var reply = holder is { } h
+            ? new FuseLock { Type = (short)h.Type, Start = h.First, Length = h.Last == long.MaxValue ? 0 : h.Last - h.First + 1, Pid = h.Pid }
+            : lockRequest with { Type = (short)FileLockType.Unlock };
+        request.ReplyLock(reply);
+    }
+
+    public override void SetLk(FuseRequest request, ulong inode, FuseFileInfo file, in FuseLock lockRequest, bool sleep)
+    {
+        var (first, last) = Range(lockRequest);
+        var pending = vfs.SetLockAsync(file.Handle, (long)inode, file.LockOwner, lockRequest.Pid, flock: false, (FileLockType)lockRequest.Type, first, last,
+            wait: sleep, () => request.IsInterrupted);
+        Answer(request, pending, (r, status) => r.ReplyError(status));
+    }
 
     public override void OpenDir(FuseRequest request, ulong inode, FuseFileInfo file)
     {
@@ -275,11 +307,23 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
         request.ReplyBuffer(buffer.Written);
     }
 
-    private async ValueTask<int> ReleaseAsync(ulong handle)
+    private async ValueTask<int> FlushAsync(long inode, ulong handle, ulong lockOwner)
+    {
+        var status = await vfs.FlushAsync(handle).ConfigureAwait(false);
+        vfs.ReleasePosixLocks(inode, lockOwner);
+        return status;
+    }
+
+    private async ValueTask<int> ReleaseAsync(long inode, ulong handle, ulong? flockOwner)
     {
         await vfs.ReleaseAsync(handle).ConfigureAwait(false);
+        vfs.ReleaseHandleLocks(inode, handle);
+        if (flockOwner is { } owner) vfs.ReleaseFlocks(inode, owner);
         return 0;
     }
+
+    /// <summary>The bytes a POSIX lock covers, first to last inclusive; libfuse hands it over from SEEK_SET, length 0 meaning "to the end".</summary>
+    private static (long First, long Last) Range(in FuseLock l) => (l.Start, l.Length == 0 ? long.MaxValue : l.Start + l.Length - 1);
 
     private void ReplyEntry(FuseRequest request, int status, Inode entry)
     {

@@ -94,6 +94,8 @@ internal static partial class MountCommand
             var adapter = new FuseAdapter(vfs, loggers.CreateLogger("FuseAdapter"));
             using var session = new FuseSession(adapter, options, message => Log.Fuse(fuseLog, message));
             using var status = new StatusWriter(mountpoint, backends, vfs.Statistics, () => adapter.KernelProtocol);
+            vfs.AttachKernel(new KernelNotifier(session));
+            vfs.StartSessionAsync(mountpoint).GetAwaiter().GetResult();
             session.Mount(mountpoint);
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);

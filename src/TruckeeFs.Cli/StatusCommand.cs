@@ -87,7 +87,7 @@ internal static class StatusCommand
         {
             using var meta = Backends.OpenMetaStore(configuration, dataDirectory);
             var now = DateTimeOffset.UtcNow;
-            var sessions = meta.Sessions().Select(s => new Session(s.Host, s.Pid, InodePaths.Name(s.Mountpoint), FromNanoseconds(s.Started), FromNanoseconds(s.Heartbeat),
+            var sessions = meta.Sessions().Select(s => new Session(s.Host, s.Pid, s.Mountpoint, FromNanoseconds(s.Started), FromNanoseconds(s.Heartbeat),
                 Math.Max(0, (now - FromNanoseconds(s.Heartbeat)).TotalSeconds))).ToList();
             return (new ServerHealth("metadata", meta.Description, true, ""), sessions, meta.FilesystemId);
         }

@@ -251,6 +251,31 @@ internal sealed class FileContent : IDisposable
         }
     }
 
+    /// <summary>
+    /// Takes the file's committed state from the metadata again, unless this content has changes
+    /// of its own: another mount may have committed since it was loaded (a lock was just granted,
+    /// and the holder before committed on unlock). Returns whether it did.
+    /// </summary>
+    public async ValueTask<bool> ReloadIfCleanAsync()
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (IsDirty || _services.Meta.GetInode(_inode) is not { } attributes) return false;
+            var blocks = _services.Meta.GetBlocks(_inode);
+            _committed.Clear();
+            foreach (var block in blocks) _committed[block.Index] = block;
+            Size = attributes.Size;
+            Mtime = attributes.Mtime;
+            Ctime = attributes.Ctime;
+            return true;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
     /// <summary>Forgets staged changes of a file that no longer exists.</summary>
     public void Discard()
     {

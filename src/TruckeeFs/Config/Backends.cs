@@ -77,10 +77,15 @@ public sealed class Backends : IAsyncDisposable
         var redis = ReadRedisOptions(configuration);
         var resetRedis = configuration.GetBoolean(ConfigKeys.ResetRedis);
         // A mount that owns its metadata alone changes it only through its own kernel, which keeps
-        // its caches coherent: they may be long. Mounts sharing a server see each other's changes
-        // only when those caches expire (there is no cross-host invalidation yet): keep them short.
-        var shared = configuration.GetText(ConfigKeys.SqlHost) is not null || redis is not null;
-        double CacheTimeout(ConfigKey key) => configuration.GetText(key) is null ? (shared ? 1 : 60) : configuration.GetSeconds(key);
+        // its caches coherent; mounts coordinating through Redis invalidate each other's kernel
+        // caches on every change: both may cache long. Mounts sharing a database without Redis
+        // see each other's changes only when those caches expire: keep them short.
+        var uninformed = configuration.GetText(ConfigKeys.SqlHost) is not null && redis is null;
+        double CacheTimeout(ConfigKey key) => configuration.GetText(key) is null ? (uninformed ? 1 : 60) : configuration.GetSeconds(key);
+        var heartbeat = configuration.GetSeconds(ConfigKeys.SessionHeartbeat);
+        var sessionTimeout = configuration.GetSeconds(ConfigKeys.SessionTimeout);
+        if (sessionTimeout < 2 * heartbeat)
+            throw configuration.Problem(ConfigKeys.SessionTimeout, $"is less than twice session_heartbeat ({heartbeat} s): a live mount would be declared dead");
         var options = new VfsOptions
         {
             BlockSize = blockSize,
@@ -97,6 +102,8 @@ public sealed class Backends : IAsyncDisposable
                 Nice = configuration.GetInteger(ConfigKeys.Nice) is var nice and <= 19 ? (int)nice : throw configuration.Problem(ConfigKeys.Nice, "is above 19 (the lowest priority)"),
                 ReadAhead = 2 * (tahoe?.MaxConnections ?? 1),
             },
+            SessionHeartbeat = TimeSpan.FromSeconds(heartbeat),
+            SessionTimeout = TimeSpan.FromSeconds(sessionTimeout),
         };
         Directory.CreateDirectory(cacheDirectory);
 

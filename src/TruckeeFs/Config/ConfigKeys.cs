@@ -53,9 +53,9 @@ public static class ConfigKeys
     public static readonly ConfigKey CacheDir = new("cache_dir", ConfigKind.Path, null, "Folder of cached blocks and staged changes (default: <data_dir>/cache).");
     public static readonly ConfigKey BlockSize = new("block_size", ConfigKind.Size, "4m", "Size of the immutable blocks file contents are stored in (64k to 64m).");
     public static readonly ConfigKey AttrTimeout = new("attr_timeout", ConfigKind.Seconds, null,
-        "How long the kernel may cache file attributes, in seconds (default: 60 when this mount is the only one, 1 with sql_host or redis_host).");
+        "How long the kernel may cache file attributes, in seconds (default: 60, other mounts' changes invalidate them through redis_host; 1 with sql_host but no redis_host).");
     public static readonly ConfigKey EntryTimeout = new("entry_timeout", ConfigKind.Seconds, null,
-        "How long the kernel may cache names, in seconds (default: 60 when this mount is the only one, 1 with sql_host or redis_host).");
+        "How long the kernel may cache names, in seconds (default: 60, other mounts' changes invalidate them through redis_host; 1 with sql_host but no redis_host).");
     public static readonly ConfigKey CacheMaintenance = new("cache_maintenance", ConfigKind.Boolean, "true",
         "Run the cache pruner, which evicts cached blocks by cache_ttl, cache_size and cache_min_free (never staged changes or blocks of open files).");
     public static readonly ConfigKey CacheTtl = new("cache_ttl", ConfigKind.Seconds, "14400",
@@ -68,6 +68,10 @@ public static class ConfigKeys
         "Seconds between cache pruner cycles (a download that takes the cache over cache_size or under cache_min_free starts one at once).") { Minimum = 0.1 };
     public static readonly ConfigKey Nice = new("nice", ConfigKind.Integer, "10",
         "Niceness (0 to 19) of the cache pruner's thread, so that its scans yield to the filesystem's own work.") { Minimum = 0 };
+    public static readonly ConfigKey SessionHeartbeat = new("session_heartbeat", ConfigKind.Seconds, "5",
+        "How often a mount records that it is alive, and looks for mounts that stopped doing so, in seconds.") { Minimum = 0.1 };
+    public static readonly ConfigKey SessionTimeout = new("session_timeout", ConfigKind.Seconds, "30",
+        "How long a mount may miss heartbeats before the others declare it dead and release its locks and open files, in seconds (at least twice session_heartbeat).") { Minimum = 0.2 };
     public static readonly ConfigKey MountOptions = new("mount_options", ConfigKind.Text, "fsname=TruckeeFS,default_permissions",
         "FUSE mount options, comma separated (allow_other is added when running as root).");
     public static readonly ConfigKey LogFile = new("log_file", ConfigKind.Path, null, "Write the log to this file instead of standard error.");
@@ -112,7 +116,7 @@ public static class ConfigKeys
 
     public static IReadOnlyList<ConfigKey> All { get; } =
     [
-        Mount, DataDir, CacheDir, BlockSize, AttrTimeout, EntryTimeout, MountOptions, LogFile,
+        Mount, DataDir, CacheDir, BlockSize, AttrTimeout, EntryTimeout, MountOptions, LogFile, SessionHeartbeat, SessionTimeout,
         CacheMaintenance, CacheTtl, CacheSize, CacheMinFree, Sleep, Nice,
         SqlHost, SqlPort, SqlDb, SqlUser, SqlPass, SqlSsl,
         RedisHost, RedisPort, RedisDb, RedisSemaphoreTimeout, ResetRedis,

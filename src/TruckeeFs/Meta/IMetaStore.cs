@@ -13,7 +13,7 @@ namespace TruckeeFs.Meta;
 /// Threading: every member is safe to call from many threads at once.
 /// Times are nanoseconds since the Unix epoch; names are raw bytes (at most 255).
 /// </summary>
-public interface IMetaStore : IDisposable
+public interface IMetaStore : ISessionStore, IDisposable
 {
     /// <summary>A short description for logs and status, such as "sqlite /path" or "mysql host:3306/db".</summary>
     string Description { get; }
@@ -88,11 +88,11 @@ public interface IMetaStore : IDisposable
 
     /// <summary>
     /// Deletes an inode whose link count is 0 (its blocks, xattrs and row); a no-op returning
-    /// ENOENT if it is gone, EBUSY if it has links again.
+    /// ENOENT if it is gone, EBUSY if it has links again or a session has it open.
     /// </summary>
     int DeleteInode(long inode, out IReadOnlyList<string> unreferenced);
 
-    /// <summary>Inodes with no names left (unlinked while open when a mount ended).</summary>
+    /// <summary>Inodes with no names left that no session has open (unlinked while open when a mount ended).</summary>
     IReadOnlyList<long> OrphanInodes();
 
     /// <summary>Makes every committed transaction durable on stable storage (fsync).</summary>
@@ -108,9 +108,6 @@ public interface IMetaStore : IDisposable
 
     /// <summary>Writes a probe row, reads it back and deletes it; throws <see cref="MetaStoreException"/> when the database cannot do that.</summary>
     void ProbeRoundTrip();
-
-    /// <summary>The hosts the sessions table lists as mounting this filesystem.</summary>
-    IReadOnlyList<SessionRecord> Sessions();
 
     /// <summary>Directory entries naming an inode that does not exist, or in a parent that is missing or not a directory.</summary>
     IReadOnlyList<DirentRecord> DanglingEntries();
@@ -152,9 +149,6 @@ public interface IMetaStore : IDisposable
     /// <summary>Turns every block using <paramref name="cap"/> (an object the store has lost) into a hole and forgets the cap; returns the blocks changed.</summary>
     IReadOnlyList<(long Inode, long Index)> PunchBlocksUsing(string cap);
 }
-
-/// <summary>A row of the sessions table: one mount of the filesystem. Times are nanoseconds since the epoch.</summary>
-public sealed record SessionRecord(long Id, string Host, long Pid, byte[] Mountpoint, long Started, long Heartbeat);
 
 /// <summary>A directory entry row.</summary>
 public sealed record DirentRecord(long Id, long Parent, byte[] Name, long Inode);

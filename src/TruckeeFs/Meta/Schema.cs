@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Text.RegularExpressions;
 using Dapper;
 
 namespace TruckeeFs.Meta;
@@ -8,7 +9,7 @@ namespace TruckeeFs.Meta;
 /// applied; opening it applies the missing ones, each in its own transaction (MySQL commits DDL
 /// implicitly, so each migration is written to be safe to re-run after a crash midway).
 /// </summary>
-internal static class Schema
+internal static partial class Schema
 {
     /// <summary>The root directory's inode number, as FUSE requires.</summary>
     public const long RootInode = 1;
@@ -52,6 +53,25 @@ internal static class Schema
                 started BIGINT NOT NULL, heartbeat BIGINT NOT NULL) {table_options}
             """,
         ],
+        // 2: several mounts at once: how to tell whether a session's process still runs (boot,
+        // pid namespace, pid, start time), which session has which inode open (an unlinked
+        // inode lives while any has), and the flock and POSIX byte-range locks each session holds.
+        [
+            "ALTER TABLE sessions ADD COLUMN liveness VARCHAR(255) NOT NULL DEFAULT ''",
+            """
+            CREATE TABLE IF NOT EXISTS opens (
+                inode BIGINT NOT NULL, session BIGINT NOT NULL, PRIMARY KEY (inode, session)) {table_options}
+            """,
+            "CREATE INDEX opens_session ON opens (session)",
+            """
+            CREATE TABLE IF NOT EXISTS locks (
+                id {autoinc}, inode BIGINT NOT NULL, session BIGINT NOT NULL, owner BIGINT NOT NULL,
+                pid BIGINT NOT NULL, flock INT NOT NULL, is_write INT NOT NULL,
+                first_byte BIGINT NOT NULL, last_byte BIGINT NOT NULL) {table_options}
+            """,
+            "CREATE INDEX locks_inode ON locks (inode)",
+            "CREATE INDEX locks_session ON locks (session)",
+        ],
     ];
 
     public static int LatestVersion => Migrations.Length;
@@ -89,9 +109,11 @@ internal static class Schema
         connection.Execute("INSERT INTO filesystem (id, created) VALUES (@id, @now)", new { id = Guid.NewGuid().ToString("N"), now }, transaction);
     }
 
-    /// <summary>Index creation has no portable IF NOT EXISTS; a re-run after a crash finds it present.</summary>
+    /// <summary>Index and column creation have no portable IF NOT EXISTS; a re-run after a crash finds them present.</summary>
     private static void ExecuteIgnoringExisting(SqlDialect dialect, DbConnection connection, string sql)
     {
+        var added = AddedColumn().Match(sql);
+        if (added.Success && ColumnExists(connection, added.Groups[1].Value, added.Groups[2].Value)) return;
         try
         {
             connection.Execute(sql);
@@ -99,5 +121,25 @@ internal static class Schema
         catch (DbException e) when (sql.StartsWith("CREATE INDEX", StringComparison.Ordinal) && dialect.IsExistingIndex(e))
         {
         }
+        catch (DbException) when (added.Success && ColumnExists(connection, added.Groups[1].Value, added.Groups[2].Value))
+        {
+            // Another host migrating at the same moment added it first.
+        }
     }
+
+    private static bool ColumnExists(DbConnection connection, string table, string column)
+    {
+        try
+        {
+            connection.Execute($"SELECT {column} FROM {table} WHERE 1 = 0");
+            return true;
+        }
+        catch (DbException)
+        {
+            return false;
+        }
+    }
+
+    [GeneratedRegex("^ALTER TABLE (\\w+) ADD COLUMN (\\w+) ")]
+    private static partial Regex AddedColumn();
 }

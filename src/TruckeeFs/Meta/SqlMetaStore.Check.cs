@@ -33,9 +33,6 @@ public sealed partial class SqlMetaStore
             throw new MetaStoreException($"metadata database ({Description}): a probe row written was {(length is null ? "not found" : "read back wrong")} or not deleted");
     }
 
-    public IReadOnlyList<SessionRecord> Sessions() => Read(c => c.Query<SessionRow>(
-        "SELECT id, host, pid, mountpoint, started, heartbeat FROM sessions ORDER BY id").Select(r => r.ToRecord()).ToList());
-
     public IReadOnlyList<DirentRecord> DanglingEntries() => Read(c => c.Query<DirentRow>(
         "SELECT d.id, d.parent, d.name, d.inode FROM dirents d " +
         "LEFT JOIN inodes i ON i.id = d.inode LEFT JOIN inodes p ON p.id = d.parent " +
@@ -151,18 +148,6 @@ public sealed partial class SqlMetaStore
             return 0;
         });
         return punched;
-    }
-
-    private sealed class SessionRow
-    {
-        public long Id { get; set; }
-        public string Host { get; set; } = "";
-        public long Pid { get; set; }
-        public byte[] Mountpoint { get; set; } = [];
-        public long Started { get; set; }
-        public long Heartbeat { get; set; }
-
-        public SessionRecord ToRecord() => new(Id, Host, Pid, Mountpoint, Started, Heartbeat);
     }
 
     private sealed class LinkCountRow

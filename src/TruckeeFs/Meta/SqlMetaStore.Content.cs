@@ -69,6 +69,8 @@ public sealed partial class SqlMetaStore
             var row = SelectInode(c, t, inode);
             if (row is null) return Errno.ENOENT;
             if (row.Nlink > 0) return Errno.EBUSY;
+            // Another mount's open handle keeps it alive; that mount reclaims it on its last close.
+            if (c.ExecuteScalar<long?>($"SELECT session FROM opens WHERE inode = @inode LIMIT 1{_forUpdate}", new { inode }, t) is not null) return Errno.EBUSY;
             foreach (var block in SelectBlocks(c, t, inode))
                 DropReference(c, t, block.Cap!, freed);
             c.Execute("DELETE FROM blocks WHERE inode = @inode", new { inode }, t);
@@ -80,7 +82,8 @@ public sealed partial class SqlMetaStore
         return status;
     }
 
-    public IReadOnlyList<long> OrphanInodes() => Read(c => c.Query<long>("SELECT id FROM inodes WHERE nlink = 0").AsList());
+    public IReadOnlyList<long> OrphanInodes() => Read(c => c.Query<long>(
+        "SELECT id FROM inodes WHERE nlink = 0 AND NOT EXISTS (SELECT 1 FROM opens WHERE opens.inode = inodes.id)").AsList());
 
     private List<BlockRef> SelectBlocks(DbConnection c, DbTransaction? t, long inode) =>
         c.Query<BlockRef>($"SELECT idx AS \"Index\", cap AS Cap, length AS Length FROM blocks WHERE inode = @inode ORDER BY idx{(t is null ? "" : _forUpdate)}", new { inode }, t).AsList();

@@ -119,6 +119,11 @@ public sealed partial class SqlMetaStore
             var sourceInode = SelectInode(c, t, source.Inode)!;
             var target = FindEntry(c, t, newParent, newName);
             var targetInode = target is null ? null : SelectInode(c, t, target.Inode)!;
+            // Moves of directories between parents take turns, as the kernel's rename mutex
+            // makes them on one host: two crossing moves (a into b's subtree, b into a's) on
+            // two hosts would each pass the ancestry check against the tree before the other.
+            if (parent != newParent && (sourceInode.IsDirectory || targetInode?.IsDirectory == true))
+                c.ExecuteScalar<string>($"SELECT id FROM filesystem{_forUpdate}", null, t);
 
             if ((flags & RenameFlags.Exchange) != 0)
                 return Exchange(c, t, source, sourceInode, target, targetInode, now);

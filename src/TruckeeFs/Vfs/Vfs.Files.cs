@@ -15,6 +15,11 @@ public sealed partial class Vfs
     {
         handle = 0;
         var status = CreateNode(parent, name, new NewNode(FileModes.Regular | (mode & FileModes.PermissionMask), context.Uid, context.Gid), out entry);
+        // Another mount created the name since the kernel looked it up here: without O_EXCL,
+        // open(2) opens what is there.
+        if (status == Errno.EEXIST && (flags & OpenFlags.Exclusive) == 0) return OpenExisting(context, parent, name, flags, out entry, out handle);
+        if (status != 0) return status;
+        status = RecordOpen(entry.Id);
         if (status != 0) return status;
         handle = OpenHandle(entry, flags, isNew: true);
         return 0;
@@ -30,6 +35,8 @@ public sealed partial class Vfs
         if (row is null) return (Errno.ENOENT, 0);
         if (row.IsDirectory) return (Errno.EISDIR, 0);
         if (!row.IsRegular) return (Errno.ENXIO, 0);
+        var recorded = RecordOpen(inode);
+        if (recorded != 0) return (recorded, 0);
         var handle = OpenHandle(row, flags, isNew: false);
         if ((flags & OpenFlags.Truncate) != 0)
         {
@@ -82,6 +89,7 @@ public sealed partial class Vfs
         }
         finally
         {
+            RecordClose(file.Inode);
             ReleaseContent(file.Inode);
         }
     }
@@ -117,6 +125,7 @@ public sealed partial class Vfs
         if (change.Mode is not null || change.Uid is not null || change.Gid is not null || change.Atime is not null || change.Mtime is not null)
         {
             var status = _meta.SetAttributes(inode, change, Now(), out var updated);
+            if (status == 0) Publish(Invalidation.Attributes(inode));
             return (status, status == 0 ? Overlay(updated) : null);
         }
         row = _meta.GetInode(inode);

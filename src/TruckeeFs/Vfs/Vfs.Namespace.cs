@@ -41,6 +41,7 @@ public sealed partial class Vfs
         status = _meta.Link(inode, newParent, newName.ToArray(), Now(), out var linked);
         if (status != 0) return status;
         entry = Remember(linked);
+        Publish(Invalidation.Entry(newParent, newName), Invalidation.Data(newParent), Invalidation.Attributes(inode));
         if (_mirror.IsEnabled && linked.IsRegular && MirrorDirectory(newParent) is { } directory)
             _mirror.FileWritten(directory.Child(newName), linked.Size, _meta.GetBlocks(inode));
         return 0;
@@ -51,6 +52,7 @@ public sealed partial class Vfs
         if (!ValidName(name, out var status)) return status;
         status = _meta.Unlink(parent, name.ToArray(), Now(), out var unlinked);
         if (status != 0) return status;
+        Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent), Invalidation.Attributes(unlinked!.Id));
         MirrorRemoved(parent, name);
         ReclaimIfUnused(unlinked);
         return 0;
@@ -61,6 +63,7 @@ public sealed partial class Vfs
         if (!ValidName(name, out var status)) return status;
         status = _meta.RemoveDirectory(parent, name.ToArray(), Now(), out var removed);
         if (status != 0) return status;
+        Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent), Invalidation.Attributes(removed!.Id));
         MirrorRemoved(parent, name);
         ReclaimIfUnused(removed);
         return 0;
@@ -74,6 +77,8 @@ public sealed partial class Vfs
         if ((flags & ~3u) != 0 || renameFlags == (RenameFlags.NoReplace | RenameFlags.Exchange)) return Errno.EINVAL;
         status = _meta.Rename(parent, name.ToArray(), newParent, newName.ToArray(), renameFlags, Now(), out var replaced);
         if (status != 0) return status;
+        Invalidation[] stale = [Invalidation.Entry(parent, name), Invalidation.Entry(newParent, newName), Invalidation.Data(parent), Invalidation.Data(newParent)];
+        Publish(replaced is null ? stale : [.. stale, Invalidation.Attributes(replaced.Id)]);
         if (_mirror.IsEnabled && MirrorDirectory(parent) is { } from && MirrorDirectory(newParent) is { } to)
         {
             if ((renameFlags & RenameFlags.Exchange) != 0) _mirror.Exchanged(from.Child(name), to.Child(newName));
@@ -90,12 +95,43 @@ public sealed partial class Vfs
         status = _meta.Create(parent, name.ToArray(), node, Now(), out var created);
         if (status != 0) return status;
         entry = Remember(created);
+        Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent));
         if (_mirror.IsEnabled && MirrorDirectory(parent) is { } directory)
         {
             if (created.IsDirectory) _mirror.DirectoryCreated(directory.Child(name));
             else if (created.IsRegular) _mirror.FileWritten(directory.Child(name), 0, []);
         }
         return 0;
+    }
+
+    /// <summary>
+    /// create(2) without O_EXCL lost a race to another mount that created the name first: opens
+    /// the file that is there, checking the permission the kernel could not check for it.
+    /// </summary>
+    private int OpenExisting(RequestContext context, long parent, ReadOnlySpan<byte> name, int flags, out Inode entry, out ulong handle)
+    {
+        entry = null!;
+        handle = 0;
+        var found = _meta.Lookup(parent, name.ToArray());
+        if (found is null || !(found.IsRegular || found.IsDirectory)) return Errno.EEXIST;
+        if (found.IsDirectory) return Errno.EISDIR;
+        if (!MayOpen(context, found, flags)) return Errno.EACCES;
+        var status = RecordOpen(found.Id);
+        if (status != 0) return status;
+        handle = OpenHandle(found, flags, isNew: false);
+        // Rare enough (two mounts creating one name at once) to truncate on this thread.
+        if ((flags & OpenFlags.Truncate) != 0) _handles[handle].Content.TruncateAsync(0, Now()).AsTask().GetAwaiter().GetResult();
+        entry = Remember(found);
+        return 0;
+    }
+
+    private static bool MayOpen(RequestContext context, Inode inode, int flags)
+    {
+        if (context.Uid == 0) return true;
+        var shift = context.Uid == inode.Uid ? 6 : context.Gid == inode.Gid ? 3 : 0;
+        var permitted = (inode.Mode >> shift) & 7;
+        var wanted = (flags & 3) switch { 0 => 4, 1 => 2, _ => 6 };
+        return (permitted & wanted) == wanted;
     }
 
     /// <summary>The directory's path for the tree mirror (null when it was removed meanwhile).</summary>

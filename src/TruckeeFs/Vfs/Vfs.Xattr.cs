@@ -27,7 +27,7 @@ public sealed partial class Vfs
         if (!ValidXattrName(name, out var status)) return status;
         if (value.Length > XattrValueMax) return E2BIG;
         if ((flags & ~3) != 0 || flags == 3) return Errno.EINVAL;
-        return _meta.SetXattr(inode, name.ToArray(), value.ToArray(), (XattrFlags)flags, Now());
+        return Changed(_meta.SetXattr(inode, name.ToArray(), value.ToArray(), (XattrFlags)flags, Now()), inode);
     }
 
     /// <summary>The names, each followed by a NUL, as listxattr(2) returns them.</summary>
@@ -49,7 +49,7 @@ public sealed partial class Vfs
     public int RemoveXattr(long inode, ReadOnlySpan<byte> name)
     {
         if (!ValidXattrName(name, out var status)) return status;
-        return _meta.RemoveXattr(inode, name.ToArray(), Now());
+        return Changed(_meta.RemoveXattr(inode, name.ToArray(), Now()), inode);
     }
 
     /// <summary>
@@ -63,5 +63,12 @@ public sealed partial class Vfs
             : name.IndexOf((byte)'.') <= 0 ? Errno.EOPNOTSUPP
             : 0;
         return status == 0;
+    }
+
+    /// <summary>An xattr change moved the inode's ctime: the other mounts' cached attributes are stale.</summary>
+    private int Changed(int status, long inode)
+    {
+        if (status == 0) Publish(Invalidation.Attributes(inode));
+        return status;
     }
 }

@@ -73,12 +73,13 @@ public sealed partial class Vfs : IAsyncDisposable
             await ReclaimAsync(orphan).ConfigureAwait(false);
     }
 
-    /// <summary>Commits every open file's changes, for a clean unmount.</summary>
+    /// <summary>Commits every open file's changes and ends the session, for a clean unmount.</summary>
     public async ValueTask DisposeAsync()
     {
         foreach (var handle in _handles.Values)
             await CommitAsync(handle.Content, durable: true).ConfigureAwait(false);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
+        await EndSessionAsync().ConfigureAwait(false);
         _pruner?.Dispose();
     }
 
@@ -168,7 +169,11 @@ public sealed partial class Vfs : IAsyncDisposable
     /// New contents of <paramref name="inode"/> landed in metadata, whichever path committed
     /// them (close, fsync, a background upload, recovery): tells everyone who must know.
     /// </summary>
-    private void ContentCommitted(long inode) => MirrorFile(inode);
+    private void ContentCommitted(long inode)
+    {
+        MirrorFile(inode);
+        Publish(Invalidation.Data(inode));
+    }
 
     /// <summary>Deletes a nameless inode unless it is still looked up or open.</summary>
     private void ReclaimIfUnused(Inode? inode)
@@ -195,6 +200,8 @@ public sealed partial class Vfs : IAsyncDisposable
 
     private async Task ReclaimAsync(long inode)
     {
+        // This mount's own reference of a file it closed must not keep the file alive.
+        ForgetClosedFile(inode);
         var status = _meta.DeleteInode(inode, out var unreferenced);
         if (status == 0)
         {

@@ -22,6 +22,12 @@ public sealed record VfsOptions
 
     /// <summary>How the block cache downloads and is pruned.</summary>
     public Cache.CacheOptions Cache { get; init; } = new();
+
+    /// <summary>How often this mount tells the others it is alive, and looks for dead ones.</summary>
+    public TimeSpan SessionHeartbeat { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a mount's heartbeat may stay unchanged before the others declare it dead and release its locks.</summary>
+    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>An entry of a directory listing; <see cref="NextOffset"/> resumes after it.</summary>
@@ -34,6 +40,7 @@ public readonly record struct FilesystemStatistics(
 /// <summary>Flags of open(2) the engine looks at.</summary>
 public static class OpenFlags
 {
+    public const int Exclusive = 0x80;
     public const int Truncate = 0x200;
     public const int Append = 0x400;
 }

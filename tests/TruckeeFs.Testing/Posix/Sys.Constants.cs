@@ -156,6 +156,10 @@ public static partial class Sys
     public const int SIGINT = 2;
     /// <summary>Kill, cannot be caught.</summary>
     public const int SIGKILL = 9;
+    /// <summary>Continue a stopped process.</summary>
+    public const int SIGCONT = 18;
+    /// <summary>Stop, cannot be caught: the process stays but does nothing (a host cut off, as far as others can tell).</summary>
+    public const int SIGSTOP = 19;
     /// <summary>Polite termination request.</summary>
     public const int SIGTERM = 15;
 

@@ -21,8 +21,14 @@ public static unsafe partial class Sys
         }
     }
 
+    /// <summary>dup(2): a second descriptor sharing <paramref name="fd"/>'s open file description (and so its flock locks); -1 on failure.</summary>
+    public static int Dup(int fd) => dup(fd);
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial int flock(int fd, int operation);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int dup(int fd);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fcntl(int fd, int command, FileLock* fileLock);

@@ -1,0 +1,188 @@
+using System.Data.Common;
+using System.Text;
+using Dapper;
+
+namespace TruckeeFs.Meta;
+
+public sealed partial class SqlMetaStore
+{
+    private const string LockColumns = "id, session, owner, pid, flock, is_write AS IsWrite, first_byte AS FirstByte, last_byte AS LastByte";
+
+    public long OpenSession(SessionInfo session)
+    {
+        long id = 0;
+        Write((c, t) =>
+        {
+            id = c.ExecuteScalar<long>(
+                $"INSERT INTO sessions (host, pid, mountpoint, started, heartbeat, liveness) VALUES (@Host, @Pid, @mountpoint, @Started, @Started, @Liveness); " +
+                $"SELECT {_dialect.LastInsertId}",
+                new { session.Host, session.Pid, mountpoint = Encoding.UTF8.GetBytes(session.Mountpoint), session.Started, session.Liveness }, t);
+            return 0;
+        });
+        return id;
+    }
+
+    public bool Heartbeat(long session, long now) =>
+        Write((c, t) => c.Execute("UPDATE sessions SET heartbeat = @now WHERE id = @session", new { session, now }, t) > 0 ? 0 : Errno.ENOENT) == 0;
+
+    public IReadOnlyList<SessionRecord> Sessions() => Read(c =>
+        c.Query<SessionRow>("SELECT id, host, pid, mountpoint, started, heartbeat, liveness FROM sessions ORDER BY id")
+            .Select(r => new SessionRecord(r.Id, r.Host, r.Pid, Encoding.UTF8.GetString(r.Mountpoint), r.Started, r.Heartbeat, r.Liveness)).ToList());
+
+    public bool RemoveSession(long session, out IReadOnlyList<long> released)
+    {
+        List<long> inodes = [];
+        var status = Write((c, t) =>
+        {
+            inodes = c.Query<long>($"SELECT inode FROM opens WHERE session = @session{_forUpdate}", new { session }, t)
+                .Concat(c.Query<long>($"SELECT inode FROM locks WHERE session = @session{_forUpdate}", new { session }, t))
+                .Distinct().ToList();
+            c.Execute("DELETE FROM opens WHERE session = @session", new { session }, t);
+            c.Execute("DELETE FROM locks WHERE session = @session", new { session }, t);
+            return c.Execute("DELETE FROM sessions WHERE id = @session", new { session }, t) > 0 ? 0 : Errno.ENOENT;
+        });
+        if (status != 0)
+        {
+            // Another survivor removed it first; its open and lock rows went with that transaction.
+            released = [];
+            return false;
+        }
+        released = inodes;
+        return true;
+    }
+
+    public int AddOpen(long inode, long session) => Write((c, t) =>
+    {
+        // The inode row lock orders this against DeleteInode: either the inode is deleted
+        // first (ENOENT here) or this reference stops the deletion.
+        if (SelectInode(c, t, inode) is null) return Errno.ENOENT;
+        c.Execute(_dialect.Upsert("opens", "inode, session", "@inode, @session", "inode, session", "session = session"), new { inode, session }, t);
+        return 0;
+    });
+
+    public void RemoveOpen(long inode, long session) =>
+        Write((c, t) =>
+        {
+            c.Execute("DELETE FROM opens WHERE inode = @inode AND session = @session", new { inode, session }, t);
+            return 0;
+        });
+
+    public FileLockRecord? TestLock(FileLockRequest request) => Read(c =>
+        FirstConflict(SelectLocks(c, null, request.Inode, request.Flock), request));
+
+    public int SetLock(FileLockRequest request, out FileLockRecord? conflict)
+    {
+        FileLockRecord? found = null;
+        var status = Write((c, t) =>
+        {
+            found = null;
+            // Requests on one inode take turns on its row, so two hosts cannot both find no conflict.
+            if (SelectInode(c, t, request.Inode) is null) return Errno.ENOENT;
+            var locks = SelectLocks(c, t, request.Inode, request.Flock);
+            if (request.Type != FileLockType.Unlock)
+            {
+                found = FirstConflict(locks, request);
+                if (found is not null) return Errno.EAGAIN;
+            }
+            var own = locks.Where(l => l.Session == request.Session && l.Owner == request.Owner).ToList();
+            if (request.Flock) ReplaceFlock(c, t, request, own);
+            else ReplaceRange(c, t, request, own);
+            return 0;
+        });
+        conflict = found;
+        return status;
+    }
+
+    public int ReleaseLocks(long inode, long session, long owner, bool flock) => WriteCount((c, t) =>
+        c.Execute("DELETE FROM locks WHERE inode = @inode AND session = @session AND owner = @owner AND flock = @flag",
+            new { inode, session, owner, flag = flock ? 1 : 0 }, t));
+
+    private void ReplaceFlock(DbConnection c, DbTransaction t, FileLockRequest request, List<LockRow> own)
+    {
+        foreach (var old in own) c.Execute("DELETE FROM locks WHERE id = @Id", new { old.Id }, t);
+        if (request.Type != FileLockType.Unlock) InsertLock(c, t, request, request.Type, 0, long.MaxValue);
+    }
+
+    /// <summary>
+    /// fcntl(2) semantics within one owner: the new range replaces whatever the owner held on
+    /// those bytes (parts outside it are kept, splitting a lock in two if need be), and locks of
+    /// the same type that overlap or touch it merge into one.
+    /// </summary>
+    private void ReplaceRange(DbConnection c, DbTransaction t, FileLockRequest request, List<LockRow> own)
+    {
+        var (first, last) = (request.First, request.Last);
+        foreach (var old in own)
+        {
+            var sameType = request.Type != FileLockType.Unlock && old.Type == request.Type;
+            var overlaps = old.FirstByte <= request.Last && request.First <= old.LastByte;
+            var touches = (request.Last != long.MaxValue && old.FirstByte == request.Last + 1) || (old.LastByte != long.MaxValue && old.LastByte + 1 == request.First);
+            if (!overlaps && !(sameType && touches)) continue;
+            c.Execute("DELETE FROM locks WHERE id = @Id", new { old.Id }, t);
+            if (sameType)
+            {
+                first = Math.Min(first, old.FirstByte);
+                last = Math.Max(last, old.LastByte);
+                continue;
+            }
+            if (old.FirstByte < request.First) InsertLock(c, t, request, old.Type, old.FirstByte, request.First - 1);
+            if (old.LastByte > request.Last) InsertLock(c, t, request, old.Type, request.Last + 1, old.LastByte);
+        }
+        if (request.Type != FileLockType.Unlock) InsertLock(c, t, request, request.Type, first, last);
+    }
+
+    private static void InsertLock(DbConnection c, DbTransaction t, FileLockRequest owner, FileLockType type, long first, long last) =>
+        c.Execute(
+            "INSERT INTO locks (inode, session, owner, pid, flock, is_write, first_byte, last_byte) VALUES (@Inode, @Session, @Owner, @Pid, @flock, @write, @first, @last)",
+            new { owner.Inode, owner.Session, owner.Owner, owner.Pid, flock = owner.Flock ? 1 : 0, write = type == FileLockType.Write ? 1 : 0, first, last }, t);
+
+    private List<LockRow> SelectLocks(DbConnection c, DbTransaction? t, long inode, bool flock) =>
+        c.Query<LockRow>($"SELECT {LockColumns} FROM locks WHERE inode = @inode AND flock = @flag ORDER BY first_byte, id{(t is null ? "" : _forUpdate)}",
+            new { inode, flag = flock ? 1 : 0 }, t).AsList();
+
+    private static FileLockRecord? FirstConflict(List<LockRow> locks, FileLockRequest request)
+    {
+        if (request.Type == FileLockType.Unlock) return null;
+        var conflict = locks.FirstOrDefault(l =>
+            !(l.Session == request.Session && l.Owner == request.Owner)
+            && (l.IsWrite != 0 || request.Type == FileLockType.Write)
+            && l.FirstByte <= request.Last && request.First <= l.LastByte);
+        return conflict is null ? null : new FileLockRecord(conflict.Session, conflict.Owner, conflict.Pid, conflict.Flock != 0, conflict.Type, conflict.FirstByte, conflict.LastByte);
+    }
+
+    /// <summary>As <see cref="Write"/>, for a body whose result is a count rather than an errno.</summary>
+    private int WriteCount(Func<DbConnection, DbTransaction, int> body)
+    {
+        var count = 0;
+        Write((c, t) =>
+        {
+            count = body(c, t);
+            return 0;
+        });
+        return count;
+    }
+
+    private sealed class SessionRow
+    {
+        public long Id { get; set; }
+        public string Host { get; set; } = "";
+        public long Pid { get; set; }
+        public byte[] Mountpoint { get; set; } = [];
+        public long Started { get; set; }
+        public long Heartbeat { get; set; }
+        public string Liveness { get; set; } = "";
+    }
+
+    private sealed class LockRow
+    {
+        public long Id { get; set; }
+        public long Session { get; set; }
+        public long Owner { get; set; }
+        public long Pid { get; set; }
+        public long Flock { get; set; }
+        public long IsWrite { get; set; }
+        public long FirstByte { get; set; }
+        public long LastByte { get; set; }
+
+        public FileLockType Type => IsWrite != 0 ? FileLockType.Write : FileLockType.Read;
+    }
+}

@@ -1,0 +1,110 @@
+using System.Globalization;
+using System.Text;
+
+namespace TruckeeFs.Vfs;
+
+/// <summary>
+/// The kernel's caches of this mount (attributes, names, page cache, directory listings), which
+/// changes made by other mounts make stale. Calls may block briefly and must not be made on a
+/// thread that answers FUSE requests.
+/// </summary>
+public interface IKernelCache
+{
+    /// <summary>Drops the inode's cached attributes, and with <paramref name="data"/> its cached contents or listing.</summary>
+    void InvalidateInode(long inode, bool data);
+
+    /// <summary>Drops the cached name <paramref name="name"/> in <paramref name="parent"/>.</summary>
+    void InvalidateEntry(long parent, byte[] name);
+}
+
+/// <summary>One cache a change made stale: an inode's attributes, its data too, or a name.</summary>
+internal readonly record struct Invalidation(char Kind, long Inode, byte[]? Name = null)
+{
+    public static Invalidation Attributes(long inode) => new('a', inode);
+
+    public static Invalidation Data(long inode) => new('d', inode);
+
+    public static Invalidation Entry(long parent, ReadOnlySpan<byte> name) => new('e', parent, name.ToArray());
+}
+
+public sealed partial class Vfs
+{
+    // Every mount hears every change; its own are skipped by origin. Each message names what
+    // one operation made stale, after the operation committed.
+    private const string InvalidationChannel = "invalidate";
+
+    // A lookup on another mount that read the metadata just before a change committed may
+    // answer the kernel just after the invalidation arrived, caching the old state for the whole
+    // timeout; invalidating again a moment later closes that window.
+    private static readonly TimeSpan RepeatInvalidation = TimeSpan.FromMilliseconds(200);
+
+    private readonly string _origin = Guid.NewGuid().ToString("N");
+    private readonly List<IAsyncDisposable> _subscriptions = [];
+    private IKernelCache? _kernel;
+
+    /// <summary>Gives the engine the kernel caches to invalidate when other mounts change things.</summary>
+    public void AttachKernel(IKernelCache kernel) => _kernel = kernel;
+
+    private async Task SubscribeAsync()
+    {
+        _subscriptions.Add(await _coordinator.SubscribeAsync(InvalidationChannel, OnInvalidation).ConfigureAwait(false));
+        _subscriptions.Add(await _coordinator.SubscribeAsync(LockChannel, OnLockReleased).ConfigureAwait(false));
+    }
+
+    private async Task UnsubscribeAsync()
+    {
+        foreach (var subscription in _subscriptions) await subscription.DisposeAsync().ConfigureAwait(false);
+        _subscriptions.Clear();
+    }
+
+    /// <summary>Tells the other mounts what a committed change made stale (without waiting).</summary>
+    private void Publish(params Invalidation[] changes)
+    {
+        if (SessionId == 0) return;
+        var message = new StringBuilder(_origin);
+        foreach (var change in changes)
+        {
+            message.Append('|').Append(change.Kind).Append(change.Inode.ToString(CultureInfo.InvariantCulture));
+            if (change.Name is { } name) message.Append(':').Append(Convert.ToBase64String(name));
+        }
+        _ = PublishAsync(InvalidationChannel, message.ToString());
+    }
+
+    private async Task PublishAsync(string channel, string message)
+    {
+        try
+        {
+            await _coordinator.PublishAsync(channel, message).ConfigureAwait(false);
+        }
+        catch (Coordination.CoordinatorException e)
+        {
+            // The others see the change when their kernel cache times out.
+            SessionLog.PublishFailed(_log, channel, e);
+        }
+    }
+
+    private void OnInvalidation(string message)
+    {
+        var parts = message.Split('|');
+        if (parts[0] == _origin || _kernel is not { } kernel) return;
+        var changes = parts.Skip(1).Select(Parse).ToArray();
+        Apply(kernel, changes);
+        _ = Task.Delay(RepeatInvalidation).ContinueWith(_ => Apply(kernel, changes), TaskScheduler.Default);
+    }
+
+    private void Apply(IKernelCache kernel, Invalidation[] changes)
+    {
+        foreach (var change in changes)
+        {
+            if (change.Kind == 'e') kernel.InvalidateEntry(change.Inode, change.Name!);
+            else kernel.InvalidateInode(change.Inode, data: change.Kind == 'd');
+        }
+    }
+
+    private static Invalidation Parse(string item)
+    {
+        var colon = item.IndexOf(':');
+        var inode = long.Parse(item.AsSpan(1, (colon < 0 ? item.Length : colon) - 1), CultureInfo.InvariantCulture);
+        return colon < 0 ? new Invalidation(item[0], inode) : new Invalidation(item[0], inode, Convert.FromBase64String(item[(colon + 1)..]));
+    }
+}

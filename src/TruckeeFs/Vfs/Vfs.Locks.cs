@@ -1,0 +1,144 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using TruckeeFs.Meta;
+
+namespace TruckeeFs.Vfs;
+
+/// <summary>The lock that stands in the way of a request (F_GETLK); <see cref="Pid"/> is 0 when its holder runs on another mount.</summary>
+public readonly record struct LockHolder(FileLockType Type, long First, long Last, int Pid);
+
+public sealed partial class Vfs
+{
+    // Releases are announced on this channel (to every mount, this one included) so that
+    // blocked requests retry at once; they also retry on their own now and then, in case an
+    // announcement is lost or a dead mount's locks were cleaned without one.
+    private const string LockChannel = "locks";
+    private static readonly TimeSpan LockRetry = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan InterruptPoll = TimeSpan.FromMilliseconds(100);
+
+    private readonly Dictionary<long, TaskCompletionSource> _lockWaiters = [];
+
+    // POSIX lock owners that may hold locks through this mount, so that a close by an owner
+    // that never locked (nearly every close) costs no metadata write.
+    private readonly ConcurrentDictionary<(long Inode, long Owner), byte> _posixOwners = new();
+
+    // The owners that took POSIX locks through each handle. The kernel tells of a process's
+    // close (flush names the process), but never of the last close of an open file description
+    // whose own locks (F_OFD_SETLK: the owner is the description) must then go; release does,
+    // and the owners that locked through that handle and through no other still open are those.
+    private readonly ConcurrentDictionary<ulong, ConcurrentDictionary<long, byte>> _handleLockOwners = new();
+
+    /// <summary>F_GETLK: the first lock of another owner that conflicts with the described one, or null.</summary>
+    public LockHolder? TestLock(long inode, ulong owner, FileLockType type, long first, long last)
+    {
+        var conflict = _meta.TestLock(new FileLockRequest(inode, SessionId, (long)owner, 0, false, type, first, last));
+        return conflict is null ? null : new LockHolder(conflict.Type, conflict.First, conflict.Last, conflict.Session == SessionId ? (int)conflict.Pid : 0);
+    }
+
+    /// <summary>
+    /// F_SETLK/F_SETLKW (<paramref name="flock"/> false, bytes <paramref name="first"/> to
+    /// <paramref name="last"/>) and flock(2) (<paramref name="flock"/> true, whole file): 0, or
+    /// EAGAIN when another owner's lock conflicts and <paramref name="wait"/> is false. Waiting
+    /// ends when the lock is granted or <paramref name="interrupted"/> turns true (EINTR).
+    /// Unlocking first commits the file's changes made through <paramref name="handle"/>, and
+    /// locking reloads the file's committed state, so the next holder, on any mount, reads what
+    /// the previous one wrote (as NFS does).
+    /// </summary>
+    public async ValueTask<int> SetLockAsync(ulong handle, long inode, ulong owner, int pid, bool flock, FileLockType type, long first, long last, bool wait, Func<bool> interrupted)
+    {
+        if (type == FileLockType.Unlock && _handles.TryGetValue(handle, out var file))
+        {
+            var committed = await CommitAsync(file.Content, durable: false).ConfigureAwait(false);
+            if (committed != 0) return committed;
+        }
+        var request = new FileLockRequest(inode, SessionId, (long)owner, pid, flock, type, first, last);
+        while (true)
+        {
+            var released = ExpectRelease(inode);
+            var status = _meta.SetLock(request with { Session = SessionId }, out _);
+            if (status != Errno.EAGAIN || !wait)
+            {
+                if (status != 0) return status;
+                AfterSetLock(handle, request);
+                // The previous holder, perhaps on another mount, committed before unlocking:
+                // read what it wrote, not what this mount loaded before (as NFS revalidates on lock).
+                if (type != FileLockType.Unlock && _handles.TryGetValue(handle, out var locked))
+                    await locked.Content.ReloadIfCleanAsync().ConfigureAwait(false);
+                return 0;
+            }
+            var retryAt = DateTime.UtcNow + LockRetry;
+            while (!released.IsCompleted && DateTime.UtcNow < retryAt)
+            {
+                if (interrupted()) return Errno.EINTR;
+                await Task.WhenAny(released, Task.Delay(InterruptPoll)).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>A close by <paramref name="owner"/>: POSIX says every fcntl lock it holds on the file goes.</summary>
+    public void ReleasePosixLocks(long inode, ulong owner)
+    {
+        if (_posixOwners.TryRemove((inode, (long)owner), out _) && _meta.ReleaseLocks(inode, SessionId, (long)owner, flock: false) > 0)
+            PublishLockReleased(inode);
+    }
+
+    /// <summary>The last close of an open file description that took flock locks (<paramref name="owner"/> names it).</summary>
+    public void ReleaseFlocks(long inode, ulong owner)
+    {
+        if (_meta.ReleaseLocks(inode, SessionId, (long)owner, flock: true) > 0) PublishLockReleased(inode);
+    }
+
+    /// <summary>
+    /// The last close of an open file description: the POSIX locks of owners that locked only
+    /// through it go (its own open-file-description locks; a process's locks went at its close).
+    /// </summary>
+    public void ReleaseHandleLocks(long inode, ulong handle)
+    {
+        if (!_handleLockOwners.TryRemove(handle, out var owners)) return;
+        foreach (var owner in owners.Keys)
+        {
+            if (_handleLockOwners.Values.Any(other => other.ContainsKey(owner))) continue;
+            _posixOwners.TryRemove((inode, owner), out _);
+            if (_meta.ReleaseLocks(inode, SessionId, owner, flock: false) > 0) PublishLockReleased(inode);
+        }
+    }
+
+    private void AfterSetLock(ulong handle, FileLockRequest request)
+    {
+        if (!request.Flock && request.Type != FileLockType.Unlock)
+        {
+            _posixOwners[(request.Inode, request.Owner)] = 0;
+            _handleLockOwners.GetOrAdd(handle, _ => new ConcurrentDictionary<long, byte>())[request.Owner] = 0;
+        }
+        // An unlock, or a downgrade to shared, may let someone in.
+        if (request.Type != FileLockType.Write) PublishLockReleased(request.Inode);
+    }
+
+    /// <summary>A task that completes at the next release announced for <paramref name="inode"/>.</summary>
+    private Task ExpectRelease(long inode)
+    {
+        lock (_lockWaiters)
+        {
+            if (!_lockWaiters.TryGetValue(inode, out var waiter) || waiter.Task.IsCompleted)
+                _lockWaiters[inode] = waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return waiter.Task;
+        }
+    }
+
+    private void PublishLockReleased(long inode) => _ = PublishAsync(LockChannel, inode.ToString(CultureInfo.InvariantCulture));
+
+    private void OnLockReleased(string message)
+    {
+        if (!long.TryParse(message, NumberStyles.Integer, CultureInfo.InvariantCulture, out var inode)) return;
+        TaskCompletionSource? waiter;
+        lock (_lockWaiters) _lockWaiters.Remove(inode, out waiter);
+        waiter?.TrySetResult();
+    }
+
+    /// <summary>This mount was declared dead: the locks it held were released by the others.</summary>
+    private void ForgetHeldLocks()
+    {
+        _posixOwners.Clear();
+        _handleLockOwners.Clear();
+    }
+}

@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using TruckeeFs.Meta;
+
+namespace TruckeeFs.Vfs;
+
+public sealed partial class Vfs
+{
+    // Registering an open takes a metadata write: only a mount's first handle of an inode does,
+    // and the removal after its last close waits for the next heartbeat; both under the
+    // inode's stripe, so that a removal and a reopen racing on one inode reach the database in
+    // the order they happened here. Count 0: closed, its reference not removed yet.
+    private const int OpenStripes = 64;
+    private readonly Lock[] _openStripes = [.. Enumerable.Range(0, OpenStripes).Select(_ => new Lock())];
+    private readonly Dictionary<long, int> _sessionOpens = [];
+    private readonly Dictionary<long, (long Heartbeat, long SeenAt)> _othersSeen = [];
+    private readonly CancellationTokenSource _sessionStop = new();
+    private SessionInfo? _sessionInfo;
+    private Task? _heartbeats;
+    private long _session;
+
+    /// <summary>This mount's session id (0 before <see cref="StartSessionAsync"/>).</summary>
+    public long SessionId => Volatile.Read(ref _session);
+
+    /// <summary>
+    /// Registers this mount in the filesystem's sessions, subscribes to the other mounts'
+    /// invalidations and lock releases, and starts heartbeating; every heartbeat also looks for
+    /// mounts that stopped heartbeating and cleans up after them.
+    /// </summary>
+    public async Task StartSessionAsync(string mountpoint)
+    {
+        _sessionInfo = new SessionInfo(Environment.MachineName, Environment.ProcessId, mountpoint, Now(), ProcessLiveness.Current);
+        Volatile.Write(ref _session, _meta.OpenSession(_sessionInfo));
+        await SubscribeAsync().ConfigureAwait(false);
+        _heartbeats = Task.Run(HeartbeatLoopAsync);
+    }
+
+    /// <summary>Ends the session: its locks and open-file references go with it (every file is closed by now).</summary>
+    private async Task EndSessionAsync()
+    {
+        if (_heartbeats is null) return;
+        await _sessionStop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _heartbeats.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await UnsubscribeAsync().ConfigureAwait(false);
+        if (!_meta.RemoveSession(SessionId, out var released)) return;
+        // Files another mount unlinked while this one still referenced them (closed here since
+        // the last heartbeat): nobody else will reclaim them now.
+        foreach (var inode in released)
+        {
+            if (_meta.GetInode(inode) is { Nlink: 0 }) await ReclaimAsync(inode).ConfigureAwait(false);
+        }
+    }
+
+    private async Task HeartbeatLoopAsync()
+    {
+        using var timer = new PeriodicTimer(_options.SessionHeartbeat);
+        while (await timer.WaitForNextTickAsync(_sessionStop.Token).ConfigureAwait(false))
+        {
+            try
+            {
+                Beat();
+                await ForgetClosedFilesAsync().ConfigureAwait(false);
+                await CleanDeadSessionsAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Whatever failed, the heartbeats must go on: stopping them would have the
+                // other mounts declare this one dead and release the locks it holds.
+                SessionLog.HeartbeatFailed(_log, e);
+            }
+        }
+    }
+
+    private void Beat()
+    {
+        if (_meta.Heartbeat(SessionId, Now())) return;
+        // The others declared this mount dead (it was stopped, or cut off, for longer than the
+        // timeout) and released its locks and open references. Register again so that what is
+        // opened from now on counts; the locks held before are lost, and files unlinked while
+        // open here may have been reclaimed.
+        var stale = SessionId;
+        Volatile.Write(ref _session, _meta.OpenSession(_sessionInfo! with { Started = Now() }));
+        List<long> open;
+        lock (_sessionOpens) open = [.. _sessionOpens.Keys];
+        foreach (var inode in open) _meta.AddOpen(inode, SessionId);
+        ForgetHeldLocks();
+        SessionLog.DeclaredDead(_log, stale, SessionId);
+    }
+
+    /// <summary>
+    /// A session is dead when its process is gone (seen from the same machine and pid namespace),
+    /// or when its heartbeat has not changed for the session timeout as measured by this host's
+    /// clock: hosts' clocks need not agree.
+    /// </summary>
+    private async Task CleanDeadSessionsAsync()
+    {
+        var now = Stopwatch.GetTimestamp();
+        var sessions = _meta.Sessions();
+        var dead = new List<SessionRecord>();
+        lock (_othersSeen)
+        {
+            foreach (var session in sessions)
+            {
+                if (session.Id == SessionId) continue;
+                if (ProcessLiveness.IsAlive(session.Liveness) == false)
+                {
+                    dead.Add(session);
+                    continue;
+                }
+                if (!_othersSeen.TryGetValue(session.Id, out var seen) || seen.Heartbeat != session.Heartbeat)
+                    _othersSeen[session.Id] = (session.Heartbeat, now);
+                else if (Stopwatch.GetElapsedTime(seen.SeenAt, now) >= _options.SessionTimeout)
+                    dead.Add(session);
+            }
+            foreach (var gone in _othersSeen.Keys.Where(id => sessions.All(s => s.Id != id)).ToList()) _othersSeen.Remove(gone);
+        }
+        foreach (var session in dead) await RemoveDeadSessionAsync(session).ConfigureAwait(false);
+    }
+
+    private async Task RemoveDeadSessionAsync(SessionRecord session)
+    {
+        if (!_meta.RemoveSession(session.Id, out var released)) return;
+        SessionLog.RemovedDeadSession(_log, session.Id, session.Host, session.Pid, session.Mountpoint);
+        // Waiters for the locks it held may go ahead.
+        foreach (var inode in released) PublishLockReleased(inode);
+        // Coordinator state a dead session leaves behind (per-inode markers it set) is cleaned
+        // here, once per dead session, by the survivor whose RemoveSession removed it.
+        foreach (var inode in released)
+        {
+            if (_meta.GetInode(inode) is { Nlink: 0 } && !IsLive(inode)) await ReclaimAsync(inode).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A handle of <paramref name="inode"/> opens: other mounts must not reclaim it while it is open here.</summary>
+    private int RecordOpen(long inode)
+    {
+        if (SessionId == 0) return 0;
+        lock (_openStripes[(int)(inode % OpenStripes)])
+        {
+            bool registered;
+            lock (_sessionOpens) registered = _sessionOpens.ContainsKey(inode);
+            if (!registered)
+            {
+                var status = _meta.AddOpen(inode, SessionId);
+                if (status != 0) return status;
+            }
+            lock (_sessionOpens) _sessionOpens[inode] = _sessionOpens.GetValueOrDefault(inode) + 1;
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// A handle of <paramref name="inode"/> closed. The reference of a file closed here for good
+    /// leaves the metadata at the next heartbeat (one write for many closes, none for a file
+    /// opened again meanwhile), or at once when the file is to be reclaimed.
+    /// </summary>
+    private void RecordClose(long inode)
+    {
+        if (SessionId == 0) return;
+        lock (_sessionOpens) _sessionOpens[inode]--;
+    }
+
+    /// <summary>Removes the references of files closed here since the last heartbeat, and reclaims those that lost their last name meanwhile.</summary>
+    private async Task ForgetClosedFilesAsync()
+    {
+        List<long> closed;
+        lock (_sessionOpens) closed = [.. _sessionOpens.Where(e => e.Value == 0).Select(e => e.Key)];
+        foreach (var inode in closed)
+        {
+            if (!ForgetClosedFile(inode)) continue;
+            if (_meta.GetInode(inode) is { Nlink: 0 } && !IsLive(inode)) await ReclaimAsync(inode).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Removes this mount's reference to <paramref name="inode"/> if no handle of it is open here; returns whether it did.</summary>
+    private bool ForgetClosedFile(long inode)
+    {
+        lock (_openStripes[(int)(inode % OpenStripes)])
+        {
+            lock (_sessionOpens)
+            {
+                if (_sessionOpens.GetValueOrDefault(inode, -1) != 0) return false;
+                _sessionOpens.Remove(inode);
+            }
+            _meta.RemoveOpen(inode, SessionId);
+            return true;
+        }
+    }
+
+    private bool IsLive(long inode)
+    {
+        lock (_liveLock) return _live.ContainsKey(inode);
+    }
+}

@@ -1,0 +1,115 @@
+using TruckeeFs.Meta;
+
+namespace TruckeeFs.Tests.Meta;
+
+/// <summary>Sessions, open references and locks, on every engine.</summary>
+public abstract partial class MetaStoreConformance
+{
+    private const long Everything = long.MaxValue;
+
+    [Fact]
+    public void Sessions_register_heartbeat_and_leave_with_their_locks_and_open_references()
+    {
+        var first = Store.OpenSession(new SessionInfo("host-a", 100, "/mnt/a", Tick(), "liveness a"));
+        var second = Store.OpenSession(new SessionInfo("host-b", 200, "/mnt/\u00e9", Tick(), "liveness b"));
+        Assert.NotEqual(first, second);
+        var now = Tick();
+        Assert.True(Store.Heartbeat(first, now));
+        var sessions = Store.Sessions();
+        Assert.Equal([first, second], sessions.Select(s => s.Id));
+        Assert.Equal(("host-a", 100L, "/mnt/a", now, "liveness a"), (sessions[0].Host, sessions[0].Pid, sessions[0].Mountpoint, sessions[0].Heartbeat, sessions[0].Liveness));
+        Assert.Equal("/mnt/\u00e9", sessions[1].Mountpoint);
+
+        var file = NewFile("f");
+        var locked = NewFile("l");
+        Assert.Equal(0, Store.AddOpen(file, first));
+        Assert.Equal(0, Store.SetLock(Posix(locked, first, 1, FileLockType.Write, 0, 9), out _));
+
+        Assert.True(Store.RemoveSession(first, out var released));
+        Assert.Equal([file, locked], released.Order());
+        Assert.False(Store.Heartbeat(first, Tick()));
+        Assert.False(Store.RemoveSession(first, out _));
+        Assert.Null(Store.TestLock(Posix(locked, second, 1, FileLockType.Write, 0, Everything)));
+        Assert.Equal([second], Store.Sessions().Select(s => s.Id));
+    }
+
+    [Fact]
+    public void An_open_reference_keeps_a_nameless_inode_until_it_is_removed()
+    {
+        var session = Store.OpenSession(new SessionInfo("h", 1, "/m", Tick(), ""));
+        var file = NewFile("open");
+        Assert.Equal(0, Store.AddOpen(file, session));
+        Assert.Equal(0, Store.AddOpen(file, session));
+        Assert.Equal(0, Store.Unlink(Root, N("open"), Tick(), out _));
+
+        Assert.Equal(Errno.EBUSY, Store.DeleteInode(file, out _));
+        Assert.DoesNotContain(file, Store.OrphanInodes());
+        Store.RemoveOpen(file, session);
+        Assert.Contains(file, Store.OrphanInodes());
+        Assert.Equal(0, Store.DeleteInode(file, out _));
+        Assert.Equal(Errno.ENOENT, Store.AddOpen(file, session));
+    }
+
+    [Fact]
+    public void Posix_locks_of_one_owner_split_merge_and_conflict_only_with_other_owners()
+    {
+        var file = NewFile("ranges");
+        const long Mine = 1, Theirs = 2;
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, Mine, FileLockType.Read, 0, 9), out _));
+        // Touching and of the same type: one lock 0..19.
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, Mine, FileLockType.Read, 10, 19), out _));
+        Assert.Equal((0L, 19L), Range(Store.TestLock(Posix(file, 1, Theirs, FileLockType.Write, 0, Everything))));
+        // The same owner never conflicts with itself; another owner's read lock coexists with it.
+        Assert.Null(Store.TestLock(Posix(file, 1, Mine, FileLockType.Write, 0, Everything)));
+        Assert.Null(Store.TestLock(Posix(file, 1, Theirs, FileLockType.Read, 0, Everything)));
+
+        // A write lock in the middle splits the read lock in three: 0..4 read, 5..9 write, 10..19 read.
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, Mine, FileLockType.Write, 5, 9), out _));
+        Assert.Null(Store.TestLock(Posix(file, 1, Theirs, FileLockType.Read, 0, 4)));
+        Assert.Equal((5L, 9L), Range(Store.TestLock(Posix(file, 1, Theirs, FileLockType.Read, 0, 19))));
+        Assert.Equal((10L, 19L), Range(Store.TestLock(Posix(file, 1, Theirs, FileLockType.Write, 10, 30))));
+
+        // Another owner's conflicting request fails with the conflict; an unlock splits what remains.
+        Assert.Equal(Errno.EAGAIN, Store.SetLock(Posix(file, 1, Theirs, FileLockType.Write, 15, Everything), out var conflict));
+        Assert.Equal((FileLockType.Read, 10L, 19L), (conflict!.Type, conflict.First, conflict.Last));
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, Mine, FileLockType.Unlock, 12, 16), out _));
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, Theirs, FileLockType.Write, 12, 16), out _));
+        Assert.Equal((17L, 19L), Range(Store.TestLock(Posix(file, 1, Theirs, FileLockType.Write, 17, 17))));
+
+        // The same owner in another session (another host) is another owner.
+        Assert.Equal(Errno.EAGAIN, Store.SetLock(Posix(file, 2, Mine, FileLockType.Write, 0, 0), out _));
+
+        Assert.Equal(4, Store.ReleaseLocks(file, 1, Mine, flock: false));
+        Assert.Null(Store.TestLock(Posix(file, 2, Mine, FileLockType.Write, 0, 11)));
+    }
+
+    [Fact]
+    public void A_flock_owner_holds_one_whole_file_lock_that_a_new_request_replaces()
+    {
+        var file = NewFile("flocked");
+        Assert.Equal(0, Store.SetLock(Flock(file, 1, FileLockType.Read), out _));
+        Assert.Equal(0, Store.SetLock(Flock(file, 2, FileLockType.Read), out _));
+        Assert.Equal(Errno.EAGAIN, Store.SetLock(Flock(file, 2, FileLockType.Write), out _));
+        Assert.Equal(0, Store.SetLock(Flock(file, 1, FileLockType.Unlock), out _));
+        Assert.Equal(0, Store.SetLock(Flock(file, 2, FileLockType.Write), out _));
+        Assert.Equal(Errno.EAGAIN, Store.SetLock(Flock(file, 1, FileLockType.Read), out _));
+        // flock and fcntl locks are independent, as on Linux.
+        Assert.Null(Store.TestLock(Posix(file, 1, 1, FileLockType.Write, 0, Everything)));
+        Assert.Equal(1, Store.ReleaseLocks(file, 1, 2, flock: true));
+        Assert.Equal(0, Store.SetLock(Flock(file, 1, FileLockType.Write), out _));
+    }
+
+    private long NewFile(string name)
+    {
+        Assert.Equal(0, Store.Create(Root, N(name), new NewNode(FileMode, 0, 0), Tick(), out var created));
+        return created.Id;
+    }
+
+    private static FileLockRequest Posix(long inode, long session, long owner, FileLockType type, long first, long last) =>
+        new(inode, session, owner, 42, false, type, first, last);
+
+    private static FileLockRequest Flock(long inode, long owner, FileLockType type) =>
+        new(inode, 1, owner, 42, true, type, 0, long.MaxValue);
+
+    private static (long First, long Last) Range(FileLockRecord? record) => (record!.First, record.Last);
+}
