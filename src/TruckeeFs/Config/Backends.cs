@@ -86,6 +86,7 @@ public sealed class Backends : IAsyncDisposable
             CacheDirectory = cacheDirectory,
             AttributeTimeout = CacheTimeout(ConfigKeys.AttrTimeout),
             EntryTimeout = CacheTimeout(ConfigKeys.EntryTimeout),
+            CommitWaitTimeout = TimeSpan.FromSeconds(configuration.GetSeconds(ConfigKeys.CommitWaitTimeout)),
         };
         Directory.CreateDirectory(cacheDirectory);
 
