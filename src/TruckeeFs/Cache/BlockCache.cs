@@ -41,6 +41,21 @@ public sealed class BlockCache
         }
     }
 
+    /// <summary>
+    /// Takes over <paramref name="path"/>, whose bytes were just stored under <paramref name="cap"/>,
+    /// as the cap's cached block (a rename, no copy), so that data written on this mount is never
+    /// downloaded again. For a store that keeps objects as local files the file is just deleted.
+    /// </summary>
+    public void Adopt(string cap, string path)
+    {
+        if (_store.LocalPath(cap) is not null)
+        {
+            File.Delete(path);
+            return;
+        }
+        File.Move(path, CachePath(cap), overwrite: true);
+    }
+
     private async Task FetchAsync(string cap, string path, CancellationToken cancellationToken)
     {
         // Fetch under a temporary name: a crash or failure never leaves a partial block under the cap's name.

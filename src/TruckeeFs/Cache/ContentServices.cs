@@ -30,12 +30,12 @@ internal sealed class ContentServices(IMetaStore meta, IContentStore store, Bloc
 
     /// <summary>
     /// Where staged blocks and commit journal entries live: one flat folder, a file per staged
-    /// block named "inode.index.unique" and a journal entry per file with a sealed version
-    /// named "inode.commit".
+    /// block named "inode.index.unique" (with ".w" while writable) and a journal entry per file
+    /// with a sealed version named "inode.commit".
     /// </summary>
     public string StagingRoot { get; } = Directory.CreateDirectory(Path.Combine(cacheDirectory, "staging")).FullName;
 
-    /// <summary>A new file for a staged block (a block staged again after a seal gets a new one).</summary>
+    /// <summary>The frozen name of a new staged block (a block staged again after a seal gets a new one).</summary>
     public string NewStagedPath(long inode, long index) =>
         Path.Combine(StagingRoot, string.Create(CultureInfo.InvariantCulture, $"{inode}.{index}.{Interlocked.Increment(ref _nextStaged):x}"));
 
@@ -71,25 +71,32 @@ internal sealed class ContentServices(IMetaStore meta, IContentStore store, Bloc
                 damagedInodes.Add(inode);
             }
         }
+        // Writable blocks (never sealed) are kept, the newest of each index; frozen blocks no
+        // journal entry names belong to versions already committed or superseded.
         var newest = new Dictionary<(long Inode, long Index), (long Unique, string Path)>();
         foreach (var path in Directory.EnumerateFiles(StagingRoot))
         {
             if (named.Contains(path) || path.EndsWith(JournalSuffix, StringComparison.Ordinal)) continue;
             var fields = Path.GetFileName(path).Split('.');
-            if (fields.Length is 2 or 3
+            if (fields.Length >= 2
                 && long.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var inode)
-                && long.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
-                && (fields.Length == 2 | long.TryParse(fields[^1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var unique)))
+                && long.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var index))
             {
                 if (damagedInodes.Contains(inode)) continue;
-                if (fields.Length == 2) unique = 0;
-                if (newest.TryGetValue((inode, index), out var other))
+                if (fields is [_, _, var hex, "w"] && long.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var unique))
                 {
-                    if (other.Unique > unique) { File.Delete(path); continue; }
-                    File.Delete(other.Path);
+                    if (newest.TryGetValue((inode, index), out var other))
+                    {
+                        if (other.Unique > unique)
+                        {
+                            File.Delete(path);
+                            continue;
+                        }
+                        File.Delete(other.Path);
+                    }
+                    newest[(inode, index)] = (unique, path);
+                    continue;
                 }
-                newest[(inode, index)] = (unique, path);
-                continue;
             }
             File.Delete(path);
         }

@@ -489,14 +489,25 @@ internal sealed class FileContent : IDisposable
         if (_blocks.Remove(index, out var block) && block.Staged is { } staged) ReleaseUnused([staged]);
     }
 
-    /// <summary>Deletes the files of staged blocks that neither the newest version nor a sealed or committing one holds.</summary>
+    /// <summary>
+    /// Lets go of staged blocks that neither the newest version nor a sealed or committing one
+    /// holds: stored ones become cached blocks, the others are deleted.
+    /// </summary>
     private void ReleaseUnused(IEnumerable<StagedBlock> candidates)
     {
         foreach (var staged in candidates)
         {
             if (_blocks.TryGetValue(staged.Index, out var block) && ReferenceEquals(block.Staged, staged)) continue;
             if (_sealed?.Holds(staged) == true || _committing?.Holds(staged) == true) continue;
-            staged.Delete();
+            if (staged.Cap is { } cap)
+            {
+                staged.Close();
+                _services.Cache.Adopt(cap, staged.Path);
+            }
+            else
+            {
+                staged.Delete();
+            }
             _services.Statistics.AddStagedBytes(-staged.Length);
         }
     }

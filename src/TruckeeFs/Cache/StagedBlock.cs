@@ -9,11 +9,15 @@ namespace TruckeeFs.Cache;
 /// A block is writable until it is frozen, when a close seals the version it belongs to; from
 /// then on its file never changes (a later write to the block stages a new copy), so it can be
 /// uploaded while the file is written again, named in the commit journal, and hard-linked by a
-/// local content store. Not thread-safe: its <see cref="FileContent"/> serialises access, except
+/// local content store. A writable block's file name ends in <see cref="WritableSuffix"/>,
+/// dropped when it freezes, so that after a crash the staging folder itself tells blocks
+/// written since the last close from blocks of sealed versions. Not thread-safe: its <see cref="FileContent"/> serialises access, except
 /// that a frozen block may be read (uploaded, copied) from any thread.
 /// </summary>
 internal sealed class StagedBlock
 {
+    /// <summary>Ends the file name of a block not frozen yet.</summary>
+    public const string WritableSuffix = ".w";
     private const int CopyChunk = 1 << 20;
     private SafeFileHandle? _handle;
 
@@ -28,7 +32,7 @@ internal sealed class StagedBlock
 
     public long Index { get; }
 
-    public string Path { get; }
+    public string Path { get; private set; }
 
     public long Length { get; private set; }
 
@@ -38,11 +42,24 @@ internal sealed class StagedBlock
     /// <summary>The cap of the stored object, once uploaded (only frozen blocks are uploaded).</summary>
     public string? Cap { get; set; }
 
-    public static StagedBlock Create(long index, string path) =>
-        new(index, path, File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete), 0, frozen: false);
+    /// <summary>A new, empty, writable block; <paramref name="frozenPath"/> is the name it takes when frozen.</summary>
+    public static StagedBlock Create(long index, string frozenPath)
+    {
+        var path = frozenPath + WritableSuffix;
+        return new(index, path, File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete), 0, frozen: false);
+    }
 
-    /// <summary>A block a journal names (after a crash): frozen, as it was when its version was sealed.</summary>
-    public static StagedBlock OpenFrozen(long index, string path) => new(index, path, null, new FileInfo(path).Length, frozen: true);
+    /// <summary>A block a previous mount left (after a crash), frozen now if it was not.</summary>
+    public static StagedBlock OpenFrozen(long index, string path)
+    {
+        if (path.EndsWith(WritableSuffix, StringComparison.Ordinal))
+        {
+            var frozen = path[..^WritableSuffix.Length];
+            File.Move(path, frozen, overwrite: true);
+            path = frozen;
+        }
+        return new(index, path, null, new FileInfo(path).Length, frozen: true);
+    }
 
     public void Write(ReadOnlySpan<byte> data, long offset)
     {
@@ -97,6 +114,10 @@ internal sealed class StagedBlock
         if (durable) Flush();
         _handle?.Dispose();
         _handle = null;
+        if (Frozen) return;
+        var frozen = Path[..^WritableSuffix.Length];
+        File.Move(Path, frozen, overwrite: true);
+        Path = frozen;
         Frozen = true;
     }
 

@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using TruckeeFs.Testing.Mounting;
+using TruckeeFs.Testing.Posix;
+using TruckeeFs.Tests.Production;
+
+namespace TruckeeFs.Tests.WriteBack;
+
+/// <summary>
+/// Two mounts of one filesystem on MariaDB, Redis and the Tahoe test gateway (separate
+/// processes and caches): close-to-open while the closing mount's upload is still pending, and
+/// concurrent writers that must leave one complete version.
+/// </summary>
+public sealed class TwoMountWriteBackTests : IAsyncLifetime
+{
+    private const int Block = 64 << 10;
+    private ProductionFilesystem _fs = null!;
+
+    public async Task InitializeAsync() => _fs = await ProductionFilesystem.CreateAsync(faults: true);
+
+    public async Task DisposeAsync() => await _fs.DisposeAsync();
+
+    [Fact]
+    public async Task An_open_on_another_mount_sees_the_closed_contents_while_the_upload_is_pending()
+    {
+        await using var a = await TruckeeFsMount.StartAsync(_fs.Options());
+        await using var b = await TruckeeFsMount.StartAsync(_fs.Options());
+        var old = RandomNumberGenerator.GetBytes(2 * Block);
+        await File.WriteAllBytesAsync($"{a.Path}/shared", old);
+        TahoeBackedFilesystem.Fsync($"{a.Path}/shared");
+        // B reads the old version into its page cache.
+        Assert.Equal(old, await File.ReadAllBytesAsync($"{b.Path}/shared"));
+
+        var gateway = _fs.Gateway!;
+        gateway.Faults.Latency = TimeSpan.FromSeconds(2);
+        var uploads = gateway.Counters.Uploads;
+        // Same size: only the contents tell the versions apart.
+        var changed = RandomNumberGenerator.GetBytes(2 * Block);
+        var clock = Stopwatch.StartNew();
+        await File.WriteAllBytesAsync($"{a.Path}/shared", changed);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1.5), $"the close on A took {clock.Elapsed.TotalMilliseconds:0} ms");
+        Assert.Equal(uploads, gateway.Counters.Uploads);
+
+        // B's open waits for A's commit to land, and B's page cache of the old version is dropped.
+        Assert.Equal(changed, await File.ReadAllBytesAsync($"{b.Path}/shared"));
+        Assert.True(gateway.Counters.Uploads - uploads >= 2, "B opened before A's blocks were stored");
+        gateway.Faults.Clear();
+        Assert.Equal(0, await a.UnmountAsync());
+        Assert.Equal(0, await b.UnmountAsync());
+    }
+
+    [Fact]
+    public async Task Concurrent_writers_on_two_mounts_leave_one_complete_version()
+    {
+        const int Blocks = 8;
+        const int Rounds = 12;
+        await using var a = await TruckeeFsMount.StartAsync(_fs.Options());
+        await using var b = await TruckeeFsMount.StartAsync(_fs.Options());
+        await File.WriteAllBytesAsync($"{a.Path}/contended", Version("A-0", Blocks));
+        TahoeBackedFilesystem.Fsync($"{a.Path}/contended");
+        _fs.Gateway!.Faults.Latency = TimeSpan.FromMilliseconds(50);
+        _fs.Gateway.Faults.LatencyJitter = TimeSpan.FromMilliseconds(150);
+
+        // A rewrites the whole file; B rewrites only its second half, stamped with what it read
+        // in the first half. A version that mixes blocks of two commits shows as a first half
+        // and a second half that do not belong together.
+        var writerA = Task.Run(() =>
+        {
+            for (var round = 1; round <= Rounds; round++)
+                File.WriteAllBytes($"{a.Path}/contended", Version($"A-{round}", Blocks));
+        });
+        var writerB = Task.Run(() =>
+        {
+            for (var round = 1; round <= Rounds; round++)
+            {
+                using var stream = new FileStream($"{b.Path}/contended", FileMode.Open, FileAccess.ReadWrite);
+                var first = new byte[Block];
+                stream.ReadExactly(first);
+                var stamp = $"B-{round}-saw-{Tag(first)}";
+                stream.Position = Blocks / 2 * Block;
+                for (var i = Blocks / 2; i < Blocks; i++) stream.Write(Stamped(stamp));
+            }
+        });
+        await Task.WhenAll(writerA, writerB);
+        TahoeBackedFilesystem.Fsync($"{a.Path}/contended");
+        TahoeBackedFilesystem.Fsync($"{b.Path}/contended");
+        _fs.Gateway.Faults.Clear();
+        Assert.Equal(0, await a.UnmountAsync());
+        Assert.Equal(0, await b.UnmountAsync());
+
+        await using var observer = await TruckeeFsMount.StartAsync(_fs.Options());
+        var final = await File.ReadAllBytesAsync($"{observer.Path}/contended");
+        Assert.Equal(Blocks * Block, final.Length);
+        var tags = Enumerable.Range(0, Blocks).Select(i => Tag(final.AsSpan(i * Block, Block))).ToList();
+        var firstHalf = tags.Take(Blocks / 2).Distinct().ToList();
+        var secondHalf = tags.Skip(Blocks / 2).Distinct().ToList();
+        Assert.True(firstHalf.Count == 1 && secondHalf.Count == 1, $"blocks of several versions: {string.Join(", ", tags)}");
+        var complete = secondHalf[0].StartsWith("A-", StringComparison.Ordinal)
+            ? secondHalf[0] == firstHalf[0]
+            : secondHalf[0].EndsWith($"-saw-{firstHalf[0]}", StringComparison.Ordinal);
+        Assert.True(complete, $"first half {firstHalf[0]} and second half {secondHalf[0]} are not one version");
+        Assert.Equal(0, await observer.UnmountAsync());
+    }
+
+    /// <summary>A whole file of <paramref name="blocks"/> blocks, each stamped with <paramref name="tag"/>.</summary>
+    private static byte[] Version(string tag, int blocks) => [.. Enumerable.Range(0, blocks).SelectMany(_ => Stamped(tag))];
+
+    /// <summary>One block: the tag, a NUL, then filler.</summary>
+    private static byte[] Stamped(string tag)
+    {
+        var block = new byte[Block];
+        Array.Fill(block, (byte)'.');
+        var bytes = Encoding.ASCII.GetBytes(tag);
+        bytes.CopyTo(block, 0);
+        block[bytes.Length] = 0;
+        return block;
+    }
+
+    private static string Tag(ReadOnlySpan<byte> block) => Encoding.ASCII.GetString(block[..block.IndexOf((byte)0)]);
+}
