@@ -354,15 +354,15 @@ internal sealed class FileContent : IDisposable
                             _blocks[staged.Index] = Block.Stored(staged.Cap!, staged.Length);
                     }
                 }
+                // The journal entry goes before the blocks it names: a crash between the two
+                // leaves unnamed frozen blocks (deleted at the next start), never a journal entry
+                // naming missing blocks.
+                if (_sealed is null) File.Delete(_services.JournalPath(_inode));
                 ReleaseUnused(version.StagedBlocks);
-                if (_sealed is null)
+                if (_sealed is null && _marked)
                 {
-                    File.Delete(_services.JournalPath(_inode));
-                    if (_marked)
-                    {
-                        _marked = false;
-                        await _services.MarkPendingAsync(_inode, false).ConfigureAwait(false);
-                    }
+                    _marked = false;
+                    await _services.MarkPendingAsync(_inode, false).ConfigureAwait(false);
                 }
             }
             finally
