@@ -285,9 +285,8 @@ internal sealed class FileContent : IDisposable
     }
 
     /// <summary>
-    /// Commits the newest sealed version, if any: makes it durable on local disk, stores its
-    /// staged blocks not stored yet, then records it in metadata as the file's complete new
-    /// version. Returns the status (0, or ENOENT if the inode is gone, when the version is
+    /// Commits the newest sealed version, if any: stores its staged blocks not stored yet, then
+    /// records it in metadata as the file's complete new version. Returns the status (0, or ENOENT if the inode is gone, when the version is
     /// dropped) and whether a commit landed. A content store failure throws
     /// (<see cref="Content.ContentStoreException"/> or <see cref="IOException"/>) and keeps the
     /// version staged and sealed for a retry; nothing of it becomes visible before every block
@@ -317,9 +316,6 @@ internal sealed class FileContent : IDisposable
             IReadOnlyList<string> unreferenced = [];
             try
             {
-                // Sealing left the version in the kernel's hands (it survives a crash of this
-                // process); before spending time on the upload, make it survive a power loss too.
-                version.MakeDurable(_services.JournalPath(_inode));
                 await UploadAsync(version).ConfigureAwait(false);
                 using var scope = await _services.Collector.EnterCommitAsync().ConfigureAwait(false);
                 status = _services.Meta.CommitContent(_inode, version.ToCommit(), out updated, out unreferenced);
@@ -332,6 +328,10 @@ internal sealed class FileContent : IDisposable
                     _committing = null;
                     if (_sealed is null) _sealed = version;
                     else ReleaseUnused(version.StagedBlocks);
+                    // The version waits for a retry, maybe long: from now on it survives a power
+                    // loss too (until here it relied on the kernel writing it back, as any file
+                    // closed without fsync does).
+                    _sealed.MakeDurable(_services.JournalPath(_inode));
                 }
                 finally
                 {

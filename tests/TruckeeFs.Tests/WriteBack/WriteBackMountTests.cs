@@ -154,4 +154,31 @@ public sealed class WriteBackMountTests : IAsyncLifetime
         foreach (var (name, data) in files) Assert.Equal(data, await File.ReadAllBytesAsync($"{again.Path}/{name}"));
         Assert.Equal(0, await again.UnmountAsync());
     }
+
+    [Fact]
+    public async Task An_unmount_while_the_gateway_fails_leaves_closed_data_journaled_for_the_next_mount()
+    {
+        using var cache = TempDirectory.Create("wb-cache");
+        var data = RandomNumberGenerator.GetBytes(Block + 5000);
+        await using (var mount = await TruckeeFsMount.StartAsync(_fs.Options(cache.Path, netTimeout: "0.5")))
+        {
+            _fs.Gateway.Faults.FailureFraction = 1;
+            await File.WriteAllBytesAsync($"{mount.Path}/unsent", data);
+            Assert.Equal(0, await mount.UnmountAsync());
+            Assert.Contains("could not be uploaded before the unmount", mount.Output, StringComparison.Ordinal);
+        }
+        Assert.Contains(TahoeBackedFilesystem.Staged(cache.Path), path => path.EndsWith(".commit", StringComparison.Ordinal));
+        Assert.Equal(0, _fs.Gateway.Counters.Uploads);
+
+        _fs.Gateway.Faults.Clear();
+        await using (var again = await TruckeeFsMount.StartAsync(_fs.Options(cache.Path)))
+        {
+            Assert.Equal(data, await File.ReadAllBytesAsync($"{again.Path}/unsent"));
+            Assert.Equal(0, await again.UnmountAsync());
+        }
+        Assert.Empty(TahoeBackedFilesystem.Staged(cache.Path));
+        await using var fresh = await TruckeeFsMount.StartAsync(_fs.Options());
+        Assert.Equal(data, await File.ReadAllBytesAsync($"{fresh.Path}/unsent"));
+        Assert.Equal(0, await fresh.UnmountAsync());
+    }
 }
