@@ -316,8 +316,10 @@ internal sealed class FileContent : IDisposable
             IReadOnlyList<string> unreferenced = [];
             try
             {
-                await UploadAsync(version).ConfigureAwait(false);
+                // In a commit scope from the first upload: identical bytes share a cap, and the
+                // collector must not delete an object this version is about to reference.
                 using var scope = await _services.Collector.EnterCommitAsync().ConfigureAwait(false);
+                await UploadAsync(version).ConfigureAwait(false);
                 status = _services.Meta.CommitContent(_inode, version.ToCommit(), out updated, out unreferenced);
             }
             catch

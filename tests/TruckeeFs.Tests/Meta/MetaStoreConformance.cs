@@ -374,6 +374,37 @@ public abstract class MetaStoreConformance : IDisposable
         Assert.All(results.Where(r => r != 0), r => Assert.Equal(Errno.EEXIST, r));
     }
 
+    [Fact]
+    public void A_commit_is_the_whole_block_map_and_blocks_it_omits_are_dropped()
+    {
+        Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-0", 4), new(1, "cap-1", 4), new(2, "cap-2", 4)], 12, 1, 1), out _, out _);
+        // Block 1 becomes a hole, block 2 changes, block 3 appears: nothing of the old map is merged in.
+        Assert.Equal(0, Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-0", 4), new(2, "cap-2b", 4), new(3, "cap-3", 4)], 16, 2, 2), out var updated, out var freed));
+        Assert.Equal([new BlockRef(0, "cap-0", 4), new BlockRef(2, "cap-2b", 4), new BlockRef(3, "cap-3", 4)], Store.GetBlocks(a.Id));
+        Assert.Equal(["cap-1", "cap-2"], freed.Order());
+        Assert.Equal(2, updated.Version);
+    }
+
+    [Fact]
+    public void Concurrent_commits_of_one_file_leave_one_complete_version()
+    {
+        var store = Store;
+        store.Create(Root, N("contended"), new NewNode(FileMode, 0, 0), Tick(), out var file);
+        var versions = new[] { "a", "b", "c" }
+            .Select(tag => Enumerable.Range(0, 8).Select(i => new BlockRef(i, $"cap-{tag}-{i}", 10)).ToList()).ToArray();
+        var results = new int[24];
+        Parallel.For(0, results.Length, n =>
+            results[n] = store.CommitContent(file.Id, new ContentCommit(versions[n % versions.Length], 80, n + 1, n + 1), out _, out _));
+        Assert.All(results, r => Assert.Equal(0, r));
+        var final = store.GetBlocks(file.Id);
+        Assert.Contains(versions, version => version.SequenceEqual(final));
+        Assert.Equal(results.Length, store.GetInode(file.Id)!.Version);
+        // The losing versions' objects are unreferenced; the winner's are referenced once.
+        foreach (var version in versions)
+            Assert.All(version, block => Assert.Equal(!final.Contains(block), store.IsUnreferenced(block.Cap!)));
+    }
+
     private long Tick() => Interlocked.Add(ref _clock, 1000);
 
     private static byte[] N(string name) => Encoding.UTF8.GetBytes(name);
