@@ -33,6 +33,7 @@ internal sealed class FileContent : IDisposable
     private SealedVersion? _sealed;
     private SealedVersion? _committing;
     private bool _marked;
+    private int _openHandles;
 
     public FileContent(long inode, Inode attributes, IReadOnlyList<BlockRef> blocks, ContentServices services)
     {
@@ -71,6 +72,13 @@ internal sealed class FileContent : IDisposable
 
     /// <summary>A sealed version waits to be committed.</summary>
     public bool HasSealed => _sealed is not null;
+
+    /// <summary>Open file descriptions of this file on this mount (the upload queue's hold is not one).</summary>
+    public int OpenHandles => Volatile.Read(ref _openHandles);
+
+    public void AddHandle() => Interlocked.Increment(ref _openHandles);
+
+    public void RemoveHandle() => Interlocked.Decrement(ref _openHandles);
 
     public async ValueTask<int> ReadAsync(long offset, Memory<byte> destination)
     {
@@ -292,7 +300,7 @@ internal sealed class FileContent : IDisposable
     /// version staged and sealed for a retry; nothing of it becomes visible before every block
     /// is stored.
     /// </summary>
-    public async ValueTask<(int Status, bool Landed)> CommitSealedAsync()
+    public async ValueTask<(int Status, bool Landed, long Previous)> CommitSealedAsync()
     {
         await _commitLock.WaitAsync().ConfigureAwait(false);
         try
@@ -309,7 +317,8 @@ internal sealed class FileContent : IDisposable
             {
                 _lock.Release();
             }
-            if (version is null) return (0, false);
+            var previous = Version;
+            if (version is null) return (0, false, previous);
 
             var status = 0;
             Inode? updated = null;
@@ -372,7 +381,7 @@ internal sealed class FileContent : IDisposable
                 _lock.Release();
             }
             _services.Collector.Discard(unreferenced);
-            return (status, status == 0);
+            return (status, status == 0, previous);
         }
         finally
         {

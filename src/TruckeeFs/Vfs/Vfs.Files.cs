@@ -105,6 +105,7 @@ public sealed partial class Vfs
     public async ValueTask ReleaseAsync(ulong handle)
     {
         if (!_handles.TryRemove(handle, out var file)) return;
+        file.Content.RemoveHandle();
         try
         {
             await CloseVersionAsync(file.Content, durable: false).ConfigureAwait(false);
@@ -129,7 +130,9 @@ public sealed partial class Vfs
             try
             {
                 await content.TruncateAsync(newSize, Now()).ConfigureAwait(false);
-                var status = await CloseVersionAsync(content, durable: false).ConfigureAwait(false);
+                // truncate(2) by name is its own close; an open file's truncation (ftruncate, as
+                // in open-truncate-write) reaches other mounts with the close, in one version.
+                var status = content.OpenHandles == 0 ? await CloseVersionAsync(content, durable: false).ConfigureAwait(false) : 0;
                 if (status != 0) return (status, null);
             }
             finally
@@ -287,8 +290,16 @@ public sealed partial class Vfs
     /// </summary>
     private async Task<int> CommitSealedAsync(FileContent content)
     {
-        var (status, landed) = await content.CommitSealedAsync().ConfigureAwait(false);
-        if (landed) ContentCommitted(content.Inode);
+        var (status, landed, previous) = await content.CommitSealedAsync().ConfigureAwait(false);
+        if (landed)
+        {
+            // The kernel's page cache holds what this mount wrote: the version just committed.
+            lock (_liveLock)
+            {
+                if (_live.TryGetValue(content.Inode, out var live) && live.ServedVersion == previous) live.ServedVersion = content.Version;
+            }
+            ContentCommitted(content.Inode);
+        }
         else if (status != 0) Log.CommitDropped(_log, content.Inode, status);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
         return status;
@@ -424,7 +435,9 @@ public sealed partial class Vfs
     private ulong OpenHandle(Inode inode, int flags, bool isNew)
     {
         var handle = (ulong)Interlocked.Increment(ref _nextHandle);
-        _handles[handle] = new FileHandle(inode.Id, flags, AcquireContent(inode, isNew));
+        var content = AcquireContent(inode, isNew);
+        content.AddHandle();
+        _handles[handle] = new FileHandle(inode.Id, flags, content);
         return handle;
     }
 
