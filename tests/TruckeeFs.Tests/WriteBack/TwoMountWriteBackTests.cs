@@ -51,6 +51,31 @@ public sealed class TwoMountWriteBackTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_open_drops_the_kernel_page_cache_of_contents_another_mount_changed_with_size_and_mtime_kept()
+    {
+        await using var a = await TruckeeFsMount.StartAsync(_fs.Options());
+        await using var b = await TruckeeFsMount.StartAsync(_fs.Options());
+        var old = RandomNumberGenerator.GetBytes(2 * Block);
+        await File.WriteAllBytesAsync($"{a.Path}/same", old);
+        TahoeBackedFilesystem.Fsync($"{a.Path}/same");
+        Assert.Equal(0, Sys.Stat($"{a.Path}/same", out var before));
+        Assert.Equal(old, await File.ReadAllBytesAsync($"{b.Path}/same"));
+        // B's kernel keeps the pages of a file it reopens unchanged (nothing here can tell) ...
+        Assert.Equal(old, await File.ReadAllBytesAsync($"{b.Path}/same"));
+
+        // ... but once A committed new contents of the same size and mtime (the kernel's own
+        // check, AUTO_INVAL_DATA, sees nothing), B's next open must not serve the old pages.
+        var changed = RandomNumberGenerator.GetBytes(2 * Block);
+        await File.WriteAllBytesAsync($"{a.Path}/same", changed);
+        Assert.Equal(0, Sys.Utimensat($"{a.Path}/same", Timespec.FromNanoseconds(before.AtimeNs), Timespec.FromNanoseconds(before.MtimeNs)));
+        Assert.Equal(changed, await File.ReadAllBytesAsync($"{b.Path}/same"));
+        Assert.Equal(0, Sys.Stat($"{b.Path}/same", out var after));
+        Assert.Equal((before.Size, before.MtimeNs), (after.Size, after.MtimeNs));
+        Assert.Equal(0, await a.UnmountAsync());
+        Assert.Equal(0, await b.UnmountAsync());
+    }
+
+    [Fact]
     public async Task Concurrent_writers_on_two_mounts_leave_one_complete_version()
     {
         const int Blocks = 8;
