@@ -43,4 +43,7 @@ internal static partial class Log
 
     [LoggerMessage(1019, LogLevel.Error, "{Count} files could not be uploaded before the unmount; they stay staged and journaled, and the next mount commits them")]
     public static partial void LeftStaged(ILogger logger, int count);
+
+    [LoggerMessage(1020, LogLevel.Information, "inode {Inode}: the open waited {Milliseconds} ms for another mount's pending commit")]
+    public static partial void WaitedForCommit(ILogger logger, long inode, double milliseconds);
 }

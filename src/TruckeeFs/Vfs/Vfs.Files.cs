@@ -367,7 +367,11 @@ public sealed partial class Vfs
                 return;
             }
             // This mount's own marker may have appeared meanwhile: the loop condition sees it.
-            if ((states & InodeStates.Sync) == 0) return;
+            if ((states & InodeStates.Sync) == 0)
+            {
+                if (pause > TimeSpan.FromMilliseconds(2)) Log.WaitedForCommit(_log, inode, clock.Elapsed.TotalMilliseconds);
+                return;
+            }
             if (clock.Elapsed >= _options.CommitWaitTimeout)
             {
                 Log.CommitWaitTimedOut(_log, inode, _options.CommitWaitTimeout.TotalSeconds);

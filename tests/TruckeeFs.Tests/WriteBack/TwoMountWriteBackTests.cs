@@ -25,7 +25,7 @@ public sealed class TwoMountWriteBackTests : IAsyncLifetime
     public async Task An_open_on_another_mount_sees_the_closed_contents_while_the_upload_is_pending()
     {
         await using var a = await TruckeeFsMount.StartAsync(_fs.Options());
-        await using var b = await TruckeeFsMount.StartAsync(_fs.Options());
+        await using var b = await TruckeeFsMount.StartAsync(_fs.Options(extra: ["-v"]));
         var old = RandomNumberGenerator.GetBytes(2 * Block);
         await File.WriteAllBytesAsync($"{a.Path}/shared", old);
         TahoeBackedFilesystem.Fsync($"{a.Path}/shared");
@@ -45,6 +45,7 @@ public sealed class TwoMountWriteBackTests : IAsyncLifetime
         // B's open waits for A's commit to land, and B's page cache of the old version is dropped.
         Assert.Equal(changed, await File.ReadAllBytesAsync($"{b.Path}/shared"));
         Assert.True(gateway.Counters.Uploads - uploads >= 2, "B opened before A's blocks were stored");
+        Assert.Contains("pending commit", b.Output, StringComparison.Ordinal);
         gateway.Faults.Clear();
         Assert.Equal(0, await a.UnmountAsync());
         Assert.Equal(0, await b.UnmountAsync());
