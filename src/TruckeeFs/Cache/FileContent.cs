@@ -398,10 +398,13 @@ internal sealed class FileContent : IDisposable
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (row.Version == Version || HasUncommitted) return false;
+            // Only forward: a row read before this mount's own commit landed is older than what
+            // this content holds, and must not roll it back.
+            if (row.Version <= Version || HasUncommitted) return false;
+            var current = _services.Meta.GetInode(_inode) ?? row;
             var blocks = _services.Meta.GetBlocks(_inode);
             _blocks.Clear();
-            Load(row, blocks);
+            Load(current, blocks);
             return true;
         }
         finally

@@ -290,16 +290,8 @@ public sealed partial class Vfs
     /// </summary>
     private async Task<int> CommitSealedAsync(FileContent content)
     {
-        var (status, landed, previous) = await content.CommitSealedAsync().ConfigureAwait(false);
-        if (landed)
-        {
-            // The kernel's page cache holds what this mount wrote: the version just committed.
-            lock (_liveLock)
-            {
-                if (_live.TryGetValue(content.Inode, out var live) && live.ServedVersion == previous) live.ServedVersion = content.Version;
-            }
-            ContentCommitted(content.Inode);
-        }
+        var (status, landed, _) = await content.CommitSealedAsync().ConfigureAwait(false);
+        if (landed) ContentCommitted(content.Inode);
         else if (status != 0) Log.CommitDropped(_log, content.Inode, status);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
         return status;

@@ -139,12 +139,14 @@ public sealed partial class Vfs : IAsyncDisposable
         return Overlay(inode);
     }
 
-    /// <summary>The attributes with the newest size and times of a file whose changes are not yet committed.</summary>
+    /// <summary>The attributes with the newest size and times of a file whose changes are not yet committed (or just committed).</summary>
     private Inode Overlay(Inode row)
     {
         FileContent? content;
         lock (_liveLock) content = _live.TryGetValue(row.Id, out var live) ? live.Content : null;
-        if (content is null || !content.HasUncommitted) return row;
+        if (content is null) return row;
+        // A row read just before a background commit landed is older than the content: use the content's values.
+        if (!content.HasUncommitted && row.Version >= content.Version) return row;
         var copy = row.Clone();
         copy.Size = content.Size;
         copy.Mtime = content.Mtime;
