@@ -300,7 +300,7 @@ internal sealed class FileContent : IDisposable
     /// version staged and sealed for a retry; nothing of it becomes visible before every block
     /// is stored.
     /// </summary>
-    public async ValueTask<(int Status, bool Landed, long Previous)> CommitSealedAsync()
+    public async ValueTask<(int Status, bool Landed)> CommitSealedAsync()
     {
         await _commitLock.WaitAsync().ConfigureAwait(false);
         try
@@ -317,8 +317,7 @@ internal sealed class FileContent : IDisposable
             {
                 _lock.Release();
             }
-            var previous = Version;
-            if (version is null) return (0, false, previous);
+            if (version is null) return (0, false);
 
             var status = 0;
             Inode? updated = null;
@@ -381,7 +380,7 @@ internal sealed class FileContent : IDisposable
                 _lock.Release();
             }
             _services.Collector.Discard(unreferenced);
-            return (status, status == 0, previous);
+            return (status, status == 0);
         }
         finally
         {

@@ -254,6 +254,11 @@ public sealed partial class Vfs
         }
         switch (outcome)
         {
+            // The tree mirror learns of contents from the commit and of names from namespace
+            // calls; it has no way yet to order a background commit against a later unlink or
+            // rename, so in MIRROR mode the close commits, as before write-back.
+            case SealOutcome.Pending when _mirror.IsEnabled:
+                return await CommitNowAsync(content, durable).ConfigureAwait(false);
             case SealOutcome.Pending:
                 _uploads.Enqueue(content);
                 return 0;
@@ -290,7 +295,7 @@ public sealed partial class Vfs
     /// </summary>
     private async Task<int> CommitSealedAsync(FileContent content)
     {
-        var (status, landed, _) = await content.CommitSealedAsync().ConfigureAwait(false);
+        var (status, landed) = await content.CommitSealedAsync().ConfigureAwait(false);
         if (landed) ContentCommitted(content.Inode);
         else if (status != 0) Log.CommitDropped(_log, content.Inode, status);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
@@ -446,7 +451,10 @@ public sealed partial class Vfs
             if (!_live.TryGetValue(inode.Id, out var live)) _live[inode.Id] = live = new LiveInode();
             live.Opens++;
             // Loading the block map under the lock keeps one content per inode; it is one indexed read.
-            return live.Content ??= new FileContent(inode.Id, inode, isNew ? [] : _meta.GetBlocks(inode.Id), _content);
+            if (live.Content is not null || isNew) return live.Content ??= new FileContent(inode.Id, inode, [], _content);
+            // The caller's row may predate a commit that landed (and let the previous content go) since: read it again.
+            var current = _meta.GetInode(inode.Id) ?? inode;
+            return live.Content = new FileContent(inode.Id, current, _meta.GetBlocks(inode.Id), _content);
         }
     }
 
