@@ -127,11 +127,11 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
                 r.ReplyError(result.Status);
                 return;
             }
-            // Contents are immutable blocks committed on close: the kernel's page cache stays
-            // valid across opens, and AUTO_INVAL_DATA drops it when size or mtime change.
+            // The kernel's page cache survives the open only if the contents are the version this
+            // mount last served (another mount may have committed a new one of the same size and mtime).
             var opened = file;
             opened.Handle = result.Handle;
-            opened.KeepCache = true;
+            opened.KeepCache = result.KeepCache;
             r.ReplyOpen(opened);
         });
 

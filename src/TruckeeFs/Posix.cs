@@ -19,6 +19,17 @@ internal static partial class Posix
 
     public static uint GetUid() => getuid();
 
+    /// <summary>fsync(2) of a directory: makes the names created or renamed in it durable.</summary>
+    public static int SyncDirectory(string path)
+    {
+        const int ReadOnlyDirectory = 0x10000; // O_RDONLY | O_DIRECTORY
+        var fd = open(path, ReadOnlyDirectory);
+        if (fd < 0) return Marshal.GetLastPInvokeError();
+        var status = fsync(fd) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        _ = close(fd);
+        return status;
+    }
+
     public static uint GetGid() => getgid();
 
     private const int PrioProcess = 0;
@@ -34,6 +45,15 @@ internal static partial class Posix
 
     [LibraryImport("libc")]
     private static partial uint getgid();
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fsync(int fd);
+
+    [LibraryImport("libc")]
+    private static partial int close(int fd);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int link(string oldpath, string newpath);

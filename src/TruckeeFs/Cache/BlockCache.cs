@@ -76,6 +76,21 @@ public sealed class BlockCache
     }
 
     /// <summary>
+    /// Takes over <paramref name="path"/>, whose bytes were just stored under <paramref name="cap"/>,
+    /// as the cap's cached block (a rename, no copy), so that data written on this mount is never
+    /// downloaded again. For a store that keeps objects as local files the file is just deleted.
+    /// </summary>
+    public void Adopt(string cap, string path)
+    {
+        if (_store.LocalPath(cap) is not null)
+        {
+            File.Delete(path);
+            return;
+        }
+        File.Move(path, CachePath(cap), overwrite: true);
+    }
+
+    /// <summary>
     /// Opens a block of <paramref name="length"/> bytes for reading, starting its download if it
     /// is neither cached nor being downloaded. <paramref name="firstNeeded"/> is where the first
     /// read will be: a download starts there (see <see cref="BlockDownload"/>).

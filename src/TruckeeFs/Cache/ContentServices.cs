@@ -1,59 +1,113 @@
 using System.Globalization;
 using TruckeeFs.Content;
 using TruckeeFs.Meta;
+using TruckeeFs.Vfs;
 
 namespace TruckeeFs.Cache;
 
-/// <summary>What the contents of every file share: stores, cache, staging area and block size.</summary>
-internal sealed class ContentServices(IMetaStore meta, IContentStore store, BlockCache cache, ContentCollector collector, string cacheDirectory, long blockSize)
+/// <summary>
+/// What the contents of every file share: stores, cache, staging area, block size, counters,
+/// and how a file tells other mounts that it has a commit pending.
+/// </summary>
+internal sealed class ContentServices(IMetaStore meta, IContentStore store, BlockCache cache, ContentCollector collector, string cacheDirectory,
+    long blockSize, VfsStatistics statistics, Func<long, bool, ValueTask> markPending)
 {
+    private const string JournalSuffix = ".commit";
+    private long _nextStaged = DateTime.UtcNow.Ticks;
+
     public IMetaStore Meta => meta;
     public IContentStore Store => store;
     public BlockCache Cache => cache;
     public ContentCollector Collector => collector;
     public long BlockSize => blockSize;
-
-    /// <summary>Where staged blocks live: one flat folder, a file per block named "inode.index".</summary>
-    public string StagingRoot { get; } = Directory.CreateDirectory(Path.Combine(cacheDirectory, "staging")).FullName;
-
-    /// <summary>The file of one staged block.</summary>
-    public string StagedPath(long inode, long index) =>
-        Path.Combine(StagingRoot, string.Create(CultureInfo.InvariantCulture, $"{inode}.{index}"));
+    public VfsStatistics Statistics => statistics;
 
     /// <summary>
-    /// The staged blocks an inode has on disk from a commit that failed or a mount that crashed,
-    /// by block index. Only inodes known to have some are looked for, to keep opens cheap.
+    /// Turns the cross-mount "commit pending" marker of an inode on or off. Throws
+    /// <see cref="Coordination.CoordinatorException"/> when the coordinator is unreachable.
     /// </summary>
-    public IReadOnlyList<(long Index, string Path)> LeftoverBlocks(long inode)
-    {
-        if (!_leftovers.TryRemove(inode, out _)) return [];
-        var prefix = string.Create(CultureInfo.InvariantCulture, $"{inode}.");
-        var blocks = new List<(long, string)>();
-        foreach (var path in Directory.EnumerateFiles(StagingRoot, prefix + "*"))
-        {
-            if (long.TryParse(Path.GetFileName(path).AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var index))
-                blocks.Add((index, path));
-        }
-        return blocks;
-    }
+    public ValueTask MarkPendingAsync(long inode, bool pending) => markPending(inode, pending);
 
-    /// <summary>Remembers that an inode still has staged blocks on disk.</summary>
-    public void AddLeftovers(long inode) => _leftovers.TryAdd(inode, 0);
+    /// <summary>
+    /// Where staged blocks and commit journal entries live: one flat folder, a file per staged
+    /// block named "inode.index.unique" (with ".w" while writable) and a journal entry per file
+    /// with a sealed version named "inode.commit".
+    /// </summary>
+    public string StagingRoot { get; } = Directory.CreateDirectory(Path.Combine(cacheDirectory, "staging")).FullName;
 
-    /// <summary>Inodes with staged blocks on disk, as the staging folder shows them (after a crash).</summary>
-    public IReadOnlyCollection<long> ScanLeftovers()
+    /// <summary>The frozen name of a new staged block (a block staged again after a seal gets a new one).</summary>
+    public string NewStagedPath(long inode, long index) =>
+        Path.Combine(StagingRoot, string.Create(CultureInfo.InvariantCulture, $"{inode}.{index}.{Interlocked.Increment(ref _nextStaged):x}"));
+
+    /// <summary>The journal entry of an inode's sealed version.</summary>
+    public string JournalPath(long inode) =>
+        Path.Combine(StagingRoot, string.Create(CultureInfo.InvariantCulture, $"{inode}{JournalSuffix}"));
+
+    /// <summary>
+    /// What a previous mount left in the staging area, per inode: the sealed version its journal
+    /// entry names (closed, not committed), and the newest staged block of each index written
+    /// after that (never closed). Older unnamed copies are deleted. Damaged entries are reported
+    /// through <paramref name="damaged"/> and kept, with every staged file of their inode, for
+    /// inspection.
+    /// </summary>
+    public IReadOnlyList<Leftovers> ScanStaging(Action<string, Exception> damaged)
     {
-        foreach (var path in Directory.EnumerateFiles(StagingRoot))
+        var found = new Dictionary<long, Leftovers>();
+        var named = new HashSet<string>(StringComparer.Ordinal);
+        var damagedInodes = new HashSet<long>();
+        foreach (var path in Directory.EnumerateFiles(StagingRoot, "*" + JournalSuffix))
         {
             var name = Path.GetFileName(path);
-            var dot = name.IndexOf('.');
-            if (dot > 0 && long.TryParse(name.AsSpan(0, dot), NumberStyles.None, CultureInfo.InvariantCulture, out var inode))
-                _leftovers.TryAdd(inode, 0);
-            else
-                File.Delete(path);
+            if (!long.TryParse(name.AsSpan(0, name.Length - JournalSuffix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var inode)) continue;
+            try
+            {
+                var version = SealedVersion.ReadJournal(inode, path);
+                found[inode] = new Leftovers(inode, version, []);
+                foreach (var staged in version.StagedBlocks) named.Add(staged.Path);
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException)
+            {
+                damaged(path, e);
+                damagedInodes.Add(inode);
+            }
         }
-        return [.. _leftovers.Keys];
+        // Writable blocks (never sealed) are kept, the newest of each index; frozen blocks no
+        // journal entry names belong to versions already committed or superseded.
+        var newest = new Dictionary<(long Inode, long Index), (long Unique, string Path)>();
+        foreach (var path in Directory.EnumerateFiles(StagingRoot))
+        {
+            if (named.Contains(path) || path.EndsWith(JournalSuffix, StringComparison.Ordinal)) continue;
+            var fields = Path.GetFileName(path).Split('.');
+            if (fields.Length >= 2
+                && long.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var inode)
+                && long.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+            {
+                if (damagedInodes.Contains(inode)) continue;
+                if (fields is [_, _, var hex, "w"] && long.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var unique))
+                {
+                    if (newest.TryGetValue((inode, index), out var other))
+                    {
+                        if (other.Unique > unique)
+                        {
+                            File.Delete(path);
+                            continue;
+                        }
+                        File.Delete(other.Path);
+                    }
+                    newest[(inode, index)] = (unique, path);
+                    continue;
+                }
+            }
+            File.Delete(path);
+        }
+        foreach (var ((inode, index), (_, path)) in newest)
+        {
+            if (!found.TryGetValue(inode, out var leftovers)) found[inode] = leftovers = new Leftovers(inode, null, []);
+            leftovers.Unsealed.Add(StagedBlock.OpenFrozen(index, path));
+        }
+        return [.. found.Values];
     }
-
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, byte> _leftovers = new();
 }
+
+/// <summary>What a killed mount left staged for one inode: its sealed version, and blocks written after it.</summary>
+internal sealed record Leftovers(long Inode, SealedVersion? Sealed, List<StagedBlock> Unsealed);

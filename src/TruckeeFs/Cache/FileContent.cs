@@ -1,46 +1,64 @@
 using Microsoft.Win32.SafeHandles;
-using TruckeeFs.Content;
+using TruckeeFs.Coordination;
 using TruckeeFs.Meta;
 
 namespace TruckeeFs.Cache;
 
 /// <summary>
-/// The contents of one regular file while it is open or being changed: its committed block map,
-/// the blocks changed since the last commit (staged as files on local disk, one per block), and
-/// blocks shared from other files by copy_file_range. Reads see the newest data; a commit
-/// stores the staged blocks as new immutable objects and records the new block map, size and
-/// times in one metadata transaction. Only touched blocks are ever staged or stored.
+/// The contents of one regular file while it is open or has changes not yet committed: the
+/// newest version as a complete block map (blocks staged on local disk or stored objects;
+/// holes absent), and the versions closes sealed that wait to be committed.
 ///
-/// Threading: one operation at a time per file (an async lock), any thread.
+/// Write-back: writes change staged blocks. A close seals the newest version (freezes its
+/// staged blocks and writes its journal entry, see <see cref="SealedVersion"/>); the upload
+/// queue later commits the newest sealed version: stores its staged blocks not yet stored as
+/// immutable objects, then records the complete block map, size and times in one metadata
+/// transaction. Versions sealed while an older one waits are coalesced: only the newest is
+/// committed. Reads always see the newest version. Only touched blocks are staged or stored, and
+/// no whole file is ever held in memory.
+///
+/// Threading: one operation at a time per file (an async lock), any thread; commits take a
+/// second lock so that one commit at a time runs while reads and writes go on.
 /// </summary>
 internal sealed class FileContent : IDisposable
 {
+    private const int UploadParallelism = 8;
     private const int MaxCleanHandles = 32;
     private const long SequentialSlack = 1 << 20;
     private readonly long _inode;
     private readonly long _blockSize;
     private readonly ContentServices _services;
     private readonly SemaphoreSlim _lock = new(1, 1);
-    private readonly Dictionary<long, BlockRef> _committed = [];
-    private readonly SortedDictionary<long, StagedBlock> _staged = [];
-    private readonly Dictionary<long, BlockRef> _shared = [];
+    private readonly SemaphoreSlim _commitLock = new(1, 1);
+    private readonly Dictionary<long, Block> _blocks = [];
     private readonly OrderedDictionary<string, BlockReader> _cleanHandles = [];
     private readonly HashSet<string> _pinned = [];
     private long _sequentialEnd;
     private int _readAheadBlocks;
     private long _readAheadFrom;
-    private long _keepBlocksBelow = long.MaxValue;
+    private SealedVersion? _sealed;
+    private SealedVersion? _committing;
+    private bool _marked;
+    private int _openHandles;
 
     public FileContent(long inode, Inode attributes, IReadOnlyList<BlockRef> blocks, ContentServices services)
     {
         _inode = inode;
         _services = services;
         _blockSize = services.BlockSize;
-        foreach (var block in blocks) _committed[block.Index] = block;
-        Size = attributes.Size;
-        Mtime = attributes.Mtime;
-        Ctime = attributes.Ctime;
-        RecoverStagedBlocks();
+        Load(attributes, blocks);
+    }
+
+    /// <summary>The contents of a file whose sealed version a previous mount left uncommitted (it was killed).</summary>
+    public FileContent(long inode, Inode attributes, SealedVersion recovered, ContentServices services)
+        : this(inode, attributes, [], services)
+    {
+        foreach (var (index, block) in recovered.Blocks) _blocks[index] = block;
+        Size = recovered.Size;
+        Mtime = recovered.Mtime;
+        Ctime = recovered.Ctime;
+        _sealed = recovered;
+        _services.Statistics.AddStagedBytes(recovered.StagedBlocks.Sum(b => b.Length));
     }
 
     public long Inode => _inode;
@@ -49,8 +67,24 @@ internal sealed class FileContent : IDisposable
     public long Mtime { get; private set; }
     public long Ctime { get; private set; }
 
-    /// <summary>Changed since the last commit: its size and times override the metadata's.</summary>
+    /// <summary>The metadata content version the committed part of this content matches (the one loaded or last committed here).</summary>
+    public long Version { get; private set; }
+
+    /// <summary>Changed since the last seal.</summary>
     public bool IsDirty { get; private set; }
+
+    /// <summary>Changes exist that metadata does not have yet: size and times override the metadata's.</summary>
+    public bool HasUncommitted => IsDirty || _sealed is not null || _committing is not null;
+
+    /// <summary>A sealed version waits to be committed.</summary>
+    public bool HasSealed => _sealed is not null;
+
+    /// <summary>Open file descriptions of this file on this mount (the upload queue's hold is not one).</summary>
+    public int OpenHandles => Volatile.Read(ref _openHandles);
+
+    public void AddHandle() => Interlocked.Increment(ref _openHandles);
+
+    public void RemoveHandle() => Interlocked.Decrement(ref _openHandles);
 
     public async ValueTask<int> ReadAsync(long offset, Memory<byte> destination)
     {
@@ -89,7 +123,9 @@ internal sealed class FileContent : IDisposable
                 var within = position % _blockSize;
                 var chunk = (int)Math.Min(data.Length - done, _blockSize - within);
                 var staged = await StageAsync(index, overwritesAll: within == 0 && chunk == _blockSize).ConfigureAwait(false);
+                var before = staged.Length;
                 staged.Write(data.Span.Slice(done, chunk), within);
+                _services.Statistics.AddStagedBytes(staged.Length - before);
                 done += chunk;
             }
             Size = Math.Max(Size, offset + data.Length);
@@ -110,14 +146,14 @@ internal sealed class FileContent : IDisposable
             if (size < Size)
             {
                 var keep = (size + _blockSize - 1) / _blockSize;
-                foreach (var index in _staged.Keys.Where(i => i >= keep).ToList()) DropStaged(index);
-                foreach (var index in _shared.Keys.Where(i => i >= keep).ToList()) _shared.Remove(index);
-                _keepBlocksBelow = Math.Min(_keepBlocksBelow, keep);
+                foreach (var index in _blocks.Keys.Where(i => i >= keep).ToList()) DropBlock(index);
                 var tail = size % _blockSize;
-                if (tail != 0)
+                if (tail != 0 && _blocks.TryGetValue(size / _blockSize, out var last) && (last.Staged?.Length ?? last.Length) > tail)
                 {
                     var staged = await StageAsync(size / _blockSize, overwritesAll: false).ConfigureAwait(false);
+                    var before = staged.Length;
                     staged.Truncate(tail);
+                    _services.Statistics.AddStagedBytes(staged.Length - before);
                 }
             }
             Size = size;
@@ -146,13 +182,14 @@ internal sealed class FileContent : IDisposable
                 var chunk = Math.Min(end - position, _blockSize - within);
                 if (chunk == _blockSize)
                 {
-                    DropStaged(index);
-                    _shared[index] = new BlockRef(index, null, 0);
+                    DropBlock(index);
                 }
-                else
+                else if (_blocks.ContainsKey(index))
                 {
                     var staged = await StageAsync(index, overwritesAll: false).ConfigureAwait(false);
-                    staged.WriteZeros(within, chunk);
+                    var before = staged.Length;
+                    staged.WriteZeros(within, Math.Min(chunk, Math.Max(0, staged.Length - within)));
+                    _services.Statistics.AddStagedBytes(staged.Length - before);
                 }
                 position += chunk;
             }
@@ -165,17 +202,23 @@ internal sealed class FileContent : IDisposable
     }
 
     /// <summary>
-    /// The committed blocks that lie wholly inside [offset, offset+length), for sharing with
-    /// another file; the caller commits first so that none is staged.
+    /// The blocks that lie wholly inside [offset, offset+length), for sharing with another file:
+    /// a stored block's ref, a hole's ref with a null cap, or null for a block staged and not
+    /// stored (its bytes must be copied). The caller commits first so that few are staged.
     /// </summary>
-    public async ValueTask<IReadOnlyList<BlockRef>> WholeBlocksAsync(long offset, long length)
+    public async ValueTask<IReadOnlyList<BlockRef?>> WholeBlocksAsync(long offset, long length)
     {
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
-            var blocks = new List<BlockRef>();
+            var blocks = new List<BlockRef?>();
             for (var index = offset / _blockSize; (index + 1) * _blockSize <= offset + length; index++)
-                blocks.Add(CommittedBlock(index) ?? new BlockRef(index, null, 0));
+            {
+                blocks.Add(!_blocks.TryGetValue(index, out var block) ? new BlockRef(index, null, 0)
+                    : block.Staged is null ? new BlockRef(index, block.Cap, block.Length)
+                    : block.Staged.Cap is { } cap ? new BlockRef(index, cap, block.Staged.Length)
+                    : null);
+            }
             return blocks;
         }
         finally
@@ -186,7 +229,8 @@ internal sealed class FileContent : IDisposable
 
     /// <summary>
     /// Makes whole blocks of this file share another file's objects (copy_file_range without
-    /// copying bytes). <paramref name="firstIndex"/> is this file's first block to replace.
+    /// copying bytes); a null cap makes a hole. <paramref name="firstIndex"/> is this file's
+    /// first block to replace.
     /// </summary>
     public async ValueTask ShareBlocksAsync(long firstIndex, IReadOnlyList<BlockRef> blocks, long now)
     {
@@ -196,8 +240,8 @@ internal sealed class FileContent : IDisposable
             for (var i = 0; i < blocks.Count; i++)
             {
                 var index = firstIndex + i;
-                DropStaged(index);
-                _shared[index] = blocks[i] with { Index = index };
+                DropBlock(index);
+                if (blocks[i].Cap is { } cap) _blocks[index] = Block.Stored(cap, blocks[i].Length);
             }
             Size = Math.Max(Size, (firstIndex + blocks.Count) * _blockSize);
             Touch(now);
@@ -209,41 +253,45 @@ internal sealed class FileContent : IDisposable
     }
 
     /// <summary>
-    /// Stores the changed blocks and commits them with size and times. With
-    /// <paramref name="durable"/>, staged data is on stable storage before it is stored.
-    /// Returns 0 or an errno (ENOENT if the inode is gone).
+    /// close(2): seals the newest version if it changed since the last seal (its staged blocks
+    /// freeze and its journal entry is written: from here a crash of the mount no longer loses
+    /// it), and makes sure other mounts see a commit pending until it lands. With
+    /// <paramref name="durable"/> the sealed version is on stable storage when this returns.
     /// </summary>
-    public async ValueTask<int> CommitAsync(bool durable)
+    public async ValueTask<SealOutcome> SealAsync(bool durable)
     {
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (!IsDirty) return 0;
-            using var scope = await _services.Collector.EnterCommitAsync().ConfigureAwait(false);
-            var blocks = new List<BlockRef>(_staged.Count + _shared.Count);
-            foreach (var (index, staged) in _staged)
+            if (IsDirty)
             {
-                staged.Close(durable);
-                var cap = await _services.Store.PutAsync(staged.Path).ConfigureAwait(false);
-                blocks.Add(new BlockRef(index, cap, staged.Length));
+                foreach (var block in _blocks.Values) block.Staged?.Freeze(durable);
+                var version = new SealedVersion(_inode, new Dictionary<long, Block>(_blocks), Size, Mtime, Ctime);
+                version.WriteJournal(_services.JournalPath(_inode), durable);
+                var previous = _sealed;
+                _sealed = version;
+                IsDirty = false;
+                // An older sealed version nobody started to commit is superseded: only the newest is uploaded.
+                if (previous is not null) ReleaseUnused(previous.StagedBlocks);
             }
-            blocks.AddRange(_shared.Values);
-            var keep = Math.Min(_keepBlocksBelow, (Size + _blockSize - 1) / _blockSize);
-            var status = _services.Meta.CommitContent(_inode, new ContentCommit(blocks, keep, Size, Mtime, Ctime), out _, out var unreferenced);
-            if (status != 0) return status;
-
-            foreach (var index in _committed.Keys.Where(i => i >= keep).ToList()) _committed.Remove(index);
-            foreach (var block in blocks)
+            else if (durable && _sealed is { } sealedBefore)
             {
-                if (block.Cap is null) _committed.Remove(block.Index);
-                else _committed[block.Index] = block;
+                sealedBefore.MakeDurable(_services.JournalPath(_inode));
             }
-            foreach (var index in _staged.Keys.ToList()) DropStaged(index);
-            _shared.Clear();
-            _keepBlocksBelow = long.MaxValue;
-            IsDirty = false;
-            _services.Collector.Discard(unreferenced);
-            return 0;
+            if (_sealed is null && _committing is null) return SealOutcome.Clean;
+            if (!_marked)
+            {
+                try
+                {
+                    await _services.MarkPendingAsync(_inode, true).ConfigureAwait(false);
+                    _marked = true;
+                }
+                catch (CoordinatorException)
+                {
+                    return SealOutcome.Unmarked;
+                }
+            }
+            return SealOutcome.Pending;
         }
         finally
         {
@@ -252,22 +300,117 @@ internal sealed class FileContent : IDisposable
     }
 
     /// <summary>
-    /// Takes the file's committed state from the metadata again, unless this content has changes
-    /// of its own: another mount may have committed since it was loaded (a lock was just granted,
-    /// and the holder before committed on unlock). Returns whether it did.
+    /// Commits the newest sealed version, if any: stores its staged blocks not stored yet, then
+    /// records it in metadata as the file's complete new version. Returns the status (0, or ENOENT if the inode is gone, when the version is
+    /// dropped) and whether a commit landed. A content store failure throws
+    /// (<see cref="Content.ContentStoreException"/> or <see cref="IOException"/>) and keeps the
+    /// version staged and sealed for a retry; nothing of it becomes visible before every block
+    /// is stored.
     /// </summary>
-    public async ValueTask<bool> ReloadIfCleanAsync()
+    public async ValueTask<(int Status, bool Landed)> CommitSealedAsync()
+    {
+        await _commitLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            SealedVersion? version;
+            await _lock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                version = _sealed;
+                _sealed = null;
+                _committing = version;
+            }
+            finally
+            {
+                _lock.Release();
+            }
+            if (version is null) return (0, false);
+
+            var status = 0;
+            Inode? updated = null;
+            IReadOnlyList<string> unreferenced = [];
+            try
+            {
+                // In a commit scope from the first upload: identical bytes share a cap, and the
+                // collector must not delete an object this version is about to reference.
+                using var scope = await _services.Collector.EnterCommitAsync().ConfigureAwait(false);
+                await UploadAsync(version).ConfigureAwait(false);
+                status = _services.Meta.CommitContent(_inode, version.ToCommit(), out updated, out unreferenced);
+            }
+            catch
+            {
+                await _lock.WaitAsync().ConfigureAwait(false);
+                try
+                {
+                    _committing = null;
+                    if (_sealed is null) _sealed = version;
+                    else ReleaseUnused(version.StagedBlocks);
+                    // The version waits for a retry, maybe long: from now on it survives a power
+                    // loss too (until here it relied on the kernel writing it back, as any file
+                    // closed without fsync does).
+                    _sealed.MakeDurable(_services.JournalPath(_inode));
+                }
+                finally
+                {
+                    _lock.Release();
+                }
+                throw;
+            }
+
+            await _lock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                _committing = null;
+                if (status == 0)
+                {
+                    Version = updated!.Version;
+                    // Blocks not written since the seal are now stored objects: serve them from the cache.
+                    foreach (var staged in version.StagedBlocks)
+                    {
+                        if (_blocks.TryGetValue(staged.Index, out var block) && ReferenceEquals(block.Staged, staged))
+                            _blocks[staged.Index] = Block.Stored(staged.Cap!, staged.Length);
+                    }
+                }
+                // The journal entry goes before the blocks it names: a crash between the two
+                // leaves unnamed frozen blocks (deleted at the next start), never a journal entry
+                // naming missing blocks.
+                if (_sealed is null) File.Delete(_services.JournalPath(_inode));
+                ReleaseUnused(version.StagedBlocks);
+                if (_sealed is null && _marked)
+                {
+                    _marked = false;
+                    await _services.MarkPendingAsync(_inode, false).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                _lock.Release();
+            }
+            _services.Collector.Discard(unreferenced);
+            return (status, status == 0);
+        }
+        finally
+        {
+            _commitLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Reloads the block map when metadata has a newer content version (another mount committed)
+    /// and this mount has no changes of its own pending. Returns whether anything was reloaded.
+    /// </summary>
+    public async ValueTask<bool> RefreshAsync(Inode row)
     {
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (IsDirty || _services.Meta.GetInode(_inode) is not { } attributes) return false;
+            // Only forward: a row read before this mount's own commit landed is older than what
+            // this content holds, and must not roll it back.
+            if (row.Version <= Version || HasUncommitted) return false;
+            var current = _services.Meta.GetInode(_inode) ?? row;
             var blocks = _services.Meta.GetBlocks(_inode);
-            _committed.Clear();
-            foreach (var block in blocks) _committed[block.Index] = block;
-            Size = attributes.Size;
-            Mtime = attributes.Mtime;
-            Ctime = attributes.Ctime;
+            _blocks.Clear();
+            Load(current, blocks);
             return true;
         }
         finally
@@ -276,23 +419,38 @@ internal sealed class FileContent : IDisposable
         }
     }
 
-    /// <summary>Forgets staged changes of a file that no longer exists.</summary>
-    public void Discard()
-    {
-        foreach (var index in _staged.Keys.ToList()) DropStaged(index);
-        IsDirty = false;
-    }
-
     public void Dispose()
     {
-        foreach (var staged in _staged.Values) staged.Close(durable: false);
-        // Uncommitted blocks (a commit failed) stay on disk for the next open or mount to retry.
-        if (_staged.Count > 0) _services.AddLeftovers(_inode);
+        // Staged blocks of changes never sealed stay on disk until the next mount's scan removes them.
+        foreach (var block in _blocks.Values) block.Staged?.Close();
         foreach (var reader in _cleanHandles.Values) reader.Dispose();
         _cleanHandles.Clear();
         foreach (var cap in _pinned) _services.Cache.Unpin(cap);
         _pinned.Clear();
         _lock.Dispose();
+        _commitLock.Dispose();
+    }
+
+    private void Load(Inode attributes, IReadOnlyList<BlockRef> blocks)
+    {
+        foreach (var block in blocks)
+        {
+            if (block.Cap is not null) _blocks[block.Index] = Block.Stored(block.Cap, block.Length);
+        }
+        Size = attributes.Size;
+        Mtime = attributes.Mtime;
+        Ctime = attributes.Ctime;
+        Version = attributes.Version;
+    }
+
+    private async Task UploadAsync(SealedVersion version)
+    {
+        var pending = version.StagedBlocks.Where(b => b.Cap is null).ToList();
+        await Parallel.ForEachAsync(pending, new ParallelOptions { MaxDegreeOfParallelism = UploadParallelism }, async (staged, cancellationToken) =>
+        {
+            staged.Cap = await _services.Store.PutAsync(staged.Path, cancellationToken).ConfigureAwait(false);
+            _services.Statistics.Uploaded(staged.Length);
+        }).ConfigureAwait(false);
     }
 
     private void Touch(long now)
@@ -302,94 +460,120 @@ internal sealed class FileContent : IDisposable
         IsDirty = true;
     }
 
-    private BlockRef? CommittedBlock(long index)
-    {
-        if (_shared.TryGetValue(index, out var shared)) return shared.Cap is null ? null : shared;
-        if (index >= _keepBlocksBelow) return null;
-        return _committed.TryGetValue(index, out var block) ? block : null;
-    }
-
     private async ValueTask ReadBlockAsync(long index, long within, Memory<byte> destination)
     {
         var read = 0;
-        if (_staged.TryGetValue(index, out var staged))
+        if (_blocks.TryGetValue(index, out var block))
         {
-            read = staged.Read(destination.Span, within);
-        }
-        else if (CommittedBlock(index) is { } block && within < block.Length)
-        {
-            var reader = CleanReader(block, within);
-            try
+            if (block.Staged is { } staged)
             {
-                read = await reader.ReadAsync(within, destination[..(int)Math.Min(destination.Length, block.Length - within)]).ConfigureAwait(false);
+                read = staged.Read(destination.Span, within);
             }
-            catch (ContentStoreException)
+            else if (within < block.Length)
             {
-                // The download failed: the next read tries again with a new one.
-                _cleanHandles.Remove(block.Cap!);
-                reader.Dispose();
-                throw;
+                var reader = CleanReader(block.Cap!, block.Length, within);
+                try
+                {
+                    read = await reader.ReadAsync(within, destination[..(int)Math.Min(destination.Length, block.Length - within)]).ConfigureAwait(false);
+                }
+                catch (Content.ContentStoreException)
+                {
+                    // The download failed: the next read tries again with a new one.
+                    DropReader(block.Cap!);
+                    throw;
+                }
             }
         }
         // Past the end of a short block, or in a hole: zeros.
         destination.Span[read..].Clear();
     }
 
-    /// <summary>The staged copy of a block, creating it (with the block's current bytes, unless all will be overwritten).</summary>
+    /// <summary>
+    /// The writable staged copy of a block, creating it with the block's current bytes (unless
+    /// all will be overwritten). A block frozen by a seal is copied, never written in place.
+    /// </summary>
     private async ValueTask<StagedBlock> StageAsync(long index, bool overwritesAll)
     {
-        if (_staged.TryGetValue(index, out var staged)) return staged;
-        staged = StagedBlock.Create(_services.StagedPath(_inode, index));
-        if (!overwritesAll && CommittedBlock(index) is { } block)
+        _blocks.TryGetValue(index, out var block);
+        if (block.Staged is { Frozen: false } writable) return writable;
+        var staged = StagedBlock.Create(index, _services.NewStagedPath(_inode, index));
+        if (!overwritesAll)
         {
-            var reader = CleanReader(block, 0);
-            try
+            if (block.Staged is { } frozen)
             {
-                staged.CopyFrom(await reader.HandleAsync(block.Length).ConfigureAwait(false), block.Length);
+                using var source = frozen.OpenRead();
+                staged.CopyFrom(source, frozen.Length);
             }
-            catch (ContentStoreException)
+            else if (block.Cap is { } cap)
             {
-                _cleanHandles.Remove(block.Cap!);
-                reader.Dispose();
-                staged.Close(durable: false);
-                File.Delete(staged.Path);
-                throw;
+                var reader = CleanReader(cap, block.Length, 0);
+                try
+                {
+                    staged.CopyFrom(await reader.HandleAsync(block.Length).ConfigureAwait(false), block.Length);
+                }
+                catch (Content.ContentStoreException)
+                {
+                    DropReader(cap);
+                    staged.Delete();
+                    throw;
+                }
             }
         }
-        _shared.Remove(index);
-        _staged[index] = staged;
+        _services.Statistics.AddStagedBytes(staged.Length);
+        _blocks[index] = Block.Of(staged);
         return staged;
     }
 
-    private void DropStaged(long index)
+    private void DropBlock(long index)
     {
-        if (!_staged.Remove(index, out var staged)) return;
-        staged.Close(durable: false);
-        File.Delete(staged.Path);
+        if (_blocks.Remove(index, out var block) && block.Staged is { } staged) ReleaseUnused([staged]);
     }
 
     /// <summary>
-    /// A reader of a committed block, kept while the file is open; the block stays pinned in the
+    /// Lets go of staged blocks that neither the newest version nor a sealed or committing one
+    /// holds: stored ones become cached blocks, the others are deleted.
+    /// </summary>
+    private void ReleaseUnused(IEnumerable<StagedBlock> candidates)
+    {
+        foreach (var staged in candidates)
+        {
+            if (_blocks.TryGetValue(staged.Index, out var block) && ReferenceEquals(block.Staged, staged)) continue;
+            if (_sealed?.Holds(staged) == true || _committing?.Holds(staged) == true) continue;
+            if (staged.Cap is { } cap)
+            {
+                staged.Close();
+                _services.Cache.Adopt(cap, staged.Path);
+            }
+            else
+            {
+                staged.Delete();
+            }
+            _services.Statistics.AddStagedBytes(-staged.Length);
+        }
+    }
+
+    /// <summary>
+    /// A reader of a stored block, kept while the file is open; the block stays pinned in the
     /// cache as long. Only a few dozen are kept, so that reading through a huge file holds
     /// neither a descriptor per block nor the whole file in the cache: the oldest reader is
     /// dropped, and its block unpinned, to make room. <paramref name="firstNeeded"/> is where in
     /// the block the caller reads.
     /// </summary>
-    private BlockReader CleanReader(BlockRef block, long firstNeeded)
+    private BlockReader CleanReader(string cap, long length, long firstNeeded)
     {
-        var cap = block.Cap!;
         if (_cleanHandles.TryGetValue(cap, out var reader)) return reader;
-        if (_cleanHandles.Count >= MaxCleanHandles)
-        {
-            var (oldest, old) = _cleanHandles.GetAt(0);
-            _cleanHandles.RemoveAt(0);
-            old.Dispose();
-            if (_pinned.Remove(oldest)) _services.Cache.Unpin(oldest);
-        }
+        if (_cleanHandles.Count >= MaxCleanHandles) DropReader(_cleanHandles.GetAt(0).Key);
         if (_pinned.Add(cap)) _services.Cache.Pin(cap);
-        reader = _services.Cache.Open(cap, block.Length, firstNeeded);
+        reader = _services.Cache.Open(cap, length, firstNeeded);
         _cleanHandles[cap] = reader;
         return reader;
+    }
+
+    /// <summary>Closes the reader of a block (a failed download, or room for another) and unpins the block.</summary>
+    private void DropReader(string cap)
+    {
+        if (_cleanHandles.Remove(cap, out var reader)) reader.Dispose();
+        if (_pinned.Remove(cap)) _services.Cache.Unpin(cap);
     }
 
     /// <summary>
@@ -414,24 +598,12 @@ internal sealed class FileContent : IDisposable
         var end = Math.Min(next + _readAheadBlocks, (Size + _blockSize - 1) / _blockSize);
         for (var index = Math.Max(next, _readAheadFrom); index < end; index++)
         {
-            if (!_staged.ContainsKey(index) && CommittedBlock(index) is { } block)
+            if (_blocks.TryGetValue(index, out var block) && block is { Staged: null, Cap: { } cap })
             {
-                if (!_services.Cache.Prefetch(block.Cap!, block.Length)) break;
-                if (_pinned.Add(block.Cap!)) _services.Cache.Pin(block.Cap!);
+                if (!_services.Cache.Prefetch(cap, block.Length)) break;
+                if (_pinned.Add(cap)) _services.Cache.Pin(cap);
             }
             _readAheadFrom = index + 1;
-        }
-    }
-
-    /// <summary>Blocks staged before a crash or a failed commit are part of the file: its size covers them.</summary>
-    private void RecoverStagedBlocks()
-    {
-        foreach (var (index, path) in _services.LeftoverBlocks(_inode))
-        {
-            var staged = StagedBlock.Open(path);
-            _staged[index] = staged;
-            Size = Math.Max(Size, index * _blockSize + staged.Length);
-            IsDirty = true;
         }
     }
 
@@ -446,4 +618,17 @@ internal sealed class FileContent : IDisposable
         }
         return total;
     }
+}
+
+/// <summary>What a seal left for the caller to do.</summary>
+internal enum SealOutcome
+{
+    /// <summary>Nothing changed and nothing is pending.</summary>
+    Clean,
+
+    /// <summary>A version waits to be committed, and other mounts know it (queue it).</summary>
+    Pending,
+
+    /// <summary>A version waits, but other mounts could not be told: commit it before the close returns.</summary>
+    Unmarked,
 }

@@ -5,40 +5,75 @@ namespace TruckeeFs.Cache;
 /// <summary>
 /// One block's changed bytes, kept as a file in the staging area until committed. The file is
 /// the block: its length is the block's length, and it survives a crash of the mount.
+///
+/// A block is writable until it is frozen, when a close seals the version it belongs to; from
+/// then on its file never changes (a later write to the block stages a new copy), so it can be
+/// uploaded while the file is written again, named in the commit journal, and hard-linked by a
+/// local content store. A writable block's file name ends in <see cref="WritableSuffix"/>,
+/// dropped when it freezes, so that after a crash the staging folder itself tells blocks
+/// written since the last close from blocks of sealed versions. Not thread-safe: its <see cref="FileContent"/> serialises access, except
+/// that a frozen block may be read (uploaded, copied) from any thread.
 /// </summary>
 internal sealed class StagedBlock
 {
+    /// <summary>Ends the file name of a block not frozen yet.</summary>
+    public const string WritableSuffix = ".w";
     private const int CopyChunk = 1 << 20;
     private SafeFileHandle? _handle;
 
-    private StagedBlock(string path, SafeFileHandle handle, long length)
+    private StagedBlock(long index, string path, SafeFileHandle? handle, long length, bool frozen)
     {
+        Index = index;
         Path = path;
         _handle = handle;
         Length = length;
+        Frozen = frozen;
     }
 
-    public string Path { get; }
+    public long Index { get; }
+
+    public string Path { get; private set; }
 
     public long Length { get; private set; }
 
-    public static StagedBlock Create(string path) =>
-        new(path, File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete), 0);
+    /// <summary>Sealed into a version: the file no longer changes.</summary>
+    public bool Frozen { get; private set; }
 
-    public static StagedBlock Open(string path)
+    /// <summary>The cap of the stored object, once uploaded (only frozen blocks are uploaded).</summary>
+    public string? Cap { get; set; }
+
+    /// <summary>A new, empty, writable block; <paramref name="frozenPath"/> is the name it takes when frozen.</summary>
+    public static StagedBlock Create(long index, string frozenPath)
     {
-        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
-        return new StagedBlock(path, handle, RandomAccess.GetLength(handle));
+        var path = frozenPath + WritableSuffix;
+        return new(index, path, File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete), 0, frozen: false);
+    }
+
+    /// <summary>A block a previous mount left (after a crash), frozen now if it was not.</summary>
+    public static StagedBlock OpenFrozen(long index, string path)
+    {
+        if (path.EndsWith(WritableSuffix, StringComparison.Ordinal))
+        {
+            var frozen = path[..^WritableSuffix.Length];
+            File.Move(path, frozen, overwrite: true);
+            path = frozen;
+        }
+        return new(index, path, null, new FileInfo(path).Length, frozen: true);
     }
 
     public void Write(ReadOnlySpan<byte> data, long offset)
     {
-        RandomAccess.Write(Handle, data, offset);
+        RandomAccess.Write(WritableHandle, data, offset);
         Length = Math.Max(Length, offset + data.Length);
     }
 
-    public int Read(Span<byte> destination, long offset) =>
-        offset >= Length ? 0 : FileContent.ReadFully(Handle, destination[..(int)Math.Min(destination.Length, Length - offset)], offset);
+    public int Read(Span<byte> destination, long offset)
+    {
+        if (offset >= Length) return 0;
+        // A frozen block keeps a read-only handle: the writable one is never reopened.
+        _handle ??= Frozen ? OpenRead() : WritableHandle;
+        return FileContent.ReadFully(_handle, destination[..(int)Math.Min(destination.Length, Length - offset)], offset);
+    }
 
     public void WriteZeros(long offset, long count)
     {
@@ -50,7 +85,7 @@ internal sealed class StagedBlock
     public void Truncate(long length)
     {
         if (length >= Length) return;
-        RandomAccess.SetLength(Handle, length);
+        RandomAccess.SetLength(WritableHandle, length);
         Length = length;
     }
 
@@ -61,21 +96,63 @@ internal sealed class StagedBlock
         {
             var n = RandomAccess.Read(source, buffer.AsSpan(0, (int)Math.Min(buffer.Length, length - done)), done);
             if (n == 0) break;
-            RandomAccess.Write(Handle, buffer.AsSpan(0, n), done);
+            RandomAccess.Write(WritableHandle, buffer.AsSpan(0, n), done);
             done += n;
         }
         Length = length;
     }
 
-    /// <summary>Closes the file (it is reopened if written again); with <paramref name="durable"/>, flushes it to stable storage first.</summary>
-    public void Close(bool durable)
+    /// <summary>Opens the file for reading only (copying a frozen block, which must not be written).</summary>
+    public SafeFileHandle OpenRead() => File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+
+    /// <summary>
+    /// Seals the block: closes the file for good; with <paramref name="durable"/>, flushes it to
+    /// stable storage first. Freezing a frozen block with durable flushes it again (cheap when clean).
+    /// </summary>
+    public void Freeze(bool durable)
     {
-        if (_handle is null) return;
-        if (durable) RandomAccess.FlushToDisk(_handle);
-        _handle.Dispose();
+        if (durable) Flush();
+        _handle?.Dispose();
+        _handle = null;
+        if (Frozen) return;
+        var frozen = Path[..^WritableSuffix.Length];
+        File.Move(Path, frozen, overwrite: true);
+        Path = frozen;
+        Frozen = true;
+    }
+
+    /// <summary>Makes the file's bytes survive a power loss (fsync).</summary>
+    public void Flush()
+    {
+        if (_handle is not null)
+        {
+            RandomAccess.FlushToDisk(_handle);
+            return;
+        }
+        // fsync(2) works on a read-only descriptor too.
+        using var handle = OpenRead();
+        RandomAccess.FlushToDisk(handle);
+    }
+
+    /// <summary>Closes the file (a writable block reopens it when written again).</summary>
+    public void Close()
+    {
+        _handle?.Dispose();
         _handle = null;
     }
 
-    private SafeFileHandle Handle =>
-        _handle ??= File.OpenHandle(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+    public void Delete()
+    {
+        Close();
+        File.Delete(Path);
+    }
+
+    private SafeFileHandle WritableHandle
+    {
+        get
+        {
+            if (Frozen) throw new InvalidOperationException($"staged block {Path} is frozen");
+            return _handle ??= File.OpenHandle(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+        }
+    }
 }

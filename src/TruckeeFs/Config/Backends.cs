@@ -104,6 +104,7 @@ public sealed class Backends : IAsyncDisposable
             },
             SessionHeartbeat = TimeSpan.FromSeconds(heartbeat),
             SessionTimeout = TimeSpan.FromSeconds(sessionTimeout),
+            CommitWaitTimeout = TimeSpan.FromSeconds(configuration.GetSeconds(ConfigKeys.CommitWaitTimeout)),
         };
         Directory.CreateDirectory(cacheDirectory);
 

@@ -89,6 +89,8 @@ public static class ConfigKeys
     public static readonly ConfigKey RedisDb = new("redis_db", ConfigKind.Integer, "0", "Redis database number.") { Minimum = 0 };
     public static readonly ConfigKey RedisSemaphoreTimeout = new("redis_semaphore_timeout", ConfigKind.Seconds, "1800",
         "Lifetime of a semaphore whose holder stops renewing it (a crashed host), in seconds.") { Minimum = 1 };
+    public static readonly ConfigKey CommitWaitTimeout = new("commit_wait_timeout", ConfigKind.Seconds, "60",
+        "How long opening a file waits for another mount's pending commit of it (closed there, still uploading) before serving the last committed contents, in seconds.") { Minimum = 0 };
     public static readonly ConfigKey ResetRedis = new("reset_redis", ConfigKind.Boolean, "false",
         "Delete this filesystem's Redis keys (and no others) when mounting; only when no other host has it mounted.");
     public static readonly ConfigKey TahoeUrl = new("tahoe_url", ConfigKind.Url, "http://127.0.0.1:3456",
@@ -119,7 +121,7 @@ public static class ConfigKeys
         Mount, DataDir, CacheDir, BlockSize, AttrTimeout, EntryTimeout, MountOptions, LogFile, SessionHeartbeat, SessionTimeout,
         CacheMaintenance, CacheTtl, CacheSize, CacheMinFree, Sleep, Nice,
         SqlHost, SqlPort, SqlDb, SqlUser, SqlPass, SqlSsl,
-        RedisHost, RedisPort, RedisDb, RedisSemaphoreTimeout, ResetRedis,
+        RedisHost, RedisPort, RedisDb, RedisSemaphoreTimeout, CommitWaitTimeout, ResetRedis,
         TahoeUrl, RootCap, NetTimeout, MaxConnections, AuthToken, BackendStorageStrategy,
         TestCompatibility, TestIntegration, TestFunctionality,
     ];

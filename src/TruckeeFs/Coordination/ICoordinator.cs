@@ -31,6 +31,15 @@ public interface ICoordinator : IAsyncDisposable
     /// <summary>The inode's current states, combined over all mounts.</summary>
     ValueTask<InodeStates> GetStatesAsync(long inode, CancellationToken cancellationToken = default);
 
+    /// <summary>This mount's identity in the per-inode states (what <see cref="ForgetMountAsync"/> takes).</summary>
+    string MountId { get; }
+
+    /// <summary>
+    /// Removes every per-inode state the mount <paramref name="mountId"/> set: it died without
+    /// clearing them, and the others must not wait for it.
+    /// </summary>
+    ValueTask ForgetMountAsync(string mountId, CancellationToken cancellationToken = default);
+
     /// <summary>Ephemeral key-value: sets <paramref name="key"/>, expiring after <paramref name="ttl"/> if given.</summary>
     ValueTask SetValueAsync(string key, string value, TimeSpan? ttl = null, CancellationToken cancellationToken = default);
 

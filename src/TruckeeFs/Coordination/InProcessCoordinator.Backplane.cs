@@ -77,6 +77,19 @@ public sealed partial class InProcessCoordinator
             }
         }
 
+        /// <summary>Removes the states <paramref name="mountId"/> holds on every key starting with <paramref name="keyPrefix"/>.</summary>
+        internal void ForgetMount(string keyPrefix, string mountId)
+        {
+            lock (_gate)
+            {
+                foreach (var (key, byMount) in _states.Where(p => p.Key.StartsWith(keyPrefix, StringComparison.Ordinal)).ToList())
+                {
+                    byMount.Remove(mountId);
+                    if (byMount.Count == 0) _states.Remove(key);
+                }
+            }
+        }
+
         internal InodeStates GetStates(string key)
         {
             lock (_gate)

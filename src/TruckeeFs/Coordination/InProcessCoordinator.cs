@@ -59,6 +59,15 @@ public sealed partial class InProcessCoordinator : ICoordinator, ISemaphoreStore
         return ValueTask.FromResult(_backplane.GetStates(StateKey(inode)));
     }
 
+    public string MountId => _mountId;
+
+    public ValueTask ForgetMountAsync(string mountId, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        _backplane.ForgetMount(StatePrefix, mountId);
+        return ValueTask.CompletedTask;
+    }
+
     public ValueTask SetValueAsync(string key, string value, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
@@ -119,7 +128,9 @@ public sealed partial class InProcessCoordinator : ICoordinator, ISemaphoreStore
 
     private string SemaphoreKey(string name) => _prefix + "sem:" + name;
 
-    private string StateKey(long inode) => _prefix + "state:" + inode.ToString(CultureInfo.InvariantCulture);
+    private string StatePrefix => _prefix + "state:";
+
+    private string StateKey(long inode) => StatePrefix + inode.ToString(CultureInfo.InvariantCulture);
 
     private string ValueKey(string key)
     {

@@ -126,6 +126,22 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
         else await RunAsync(() => _database.SetRemoveAsync(key, members), cancellationToken).ConfigureAwait(false);
     }
 
+    public string MountId => _mountId;
+
+    public async ValueTask ForgetMountAsync(string mountId, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        var pattern = EscapeGlob(StatePrefix) + "*";
+        RedisValue[] members = [.. StateNames.Select(s => (RedisValue)$"{s.Name}@{mountId}")];
+        var cursor = "0";
+        do
+        {
+            var page = await RunAsync(() => _database.ScriptEvaluateAsync(Scripts.RemoveMembersPage, null, [cursor, pattern, .. members]), cancellationToken).ConfigureAwait(false);
+            cursor = (string?)page ?? "0";
+        }
+        while (cursor != "0");
+    }
+
     public async ValueTask<InodeStates> GetStatesAsync(long inode, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
@@ -296,7 +312,9 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
         return _prefix + "sem:" + name;
     }
 
-    private RedisKey StateKey(long inode) => _prefix + "state:" + inode.ToString(CultureInfo.InvariantCulture);
+    private string StatePrefix => _prefix + "state:";
+
+    private RedisKey StateKey(long inode) => StatePrefix + inode.ToString(CultureInfo.InvariantCulture);
 
     private RedisKey ValueKey(string key)
     {
@@ -339,6 +357,15 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
         /// cursor. Paged so that no single script blocks the server for long; DEL in slices
         /// because Lua's unpack has a small stack.
         /// </summary>
+        /// <summary>Removes members ARGV[3..] from the sets of one page of the keys matching ARGV[2]; returns the next cursor.</summary>
+        public const string RemoveMembersPage = """
+            local page = redis.call('scan', ARGV[1], 'match', ARGV[2], 'count', 1000)
+            for _, key in ipairs(page[2]) do
+                redis.call('srem', key, unpack(ARGV, 3))
+            end
+            return page[1]
+            """;
+
         public const string DeletePage = """
             local page = redis.call('scan', ARGV[1], 'match', ARGV[2], 'count', 1000)
             local keys = page[2]

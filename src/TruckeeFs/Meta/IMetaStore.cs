@@ -74,12 +74,13 @@ public interface IMetaStore : ISessionStore, IDisposable
     IReadOnlyList<BlockRef> GetBlocks(long inode);
 
     /// <summary>
-    /// Commits new contents of a file: drops every block at or beyond
-    /// <see cref="ContentCommit.KeepBlocksBelow"/>, then sets the given blocks (a null cap
-    /// punches a hole), sets size and
-    /// times, bumps the content version and adjusts the reference count of every cap involved.
-    /// Returns the caps no longer referenced by anything, for the caller to delete from the
-    /// content store.
+    /// Commits a complete new version of a file: <see cref="ContentCommit.Blocks"/> becomes its
+    /// whole block map (blocks absent from it are holes or beyond the end), with size and times;
+    /// bumps the content version and adjusts the reference count of every cap involved. A commit
+    /// never merges with the map it replaces, so concurrent commits of one file from several
+    /// mounts are ordered by the database (the last one wins whole) and never interleave blocks
+    /// of two versions. Returns the caps no longer referenced by anything, for the caller to
+    /// delete from the content store.
     /// </summary>
     int CommitContent(long inode, ContentCommit commit, out Inode updated, out IReadOnlyList<string> unreferenced);
 
@@ -176,6 +177,7 @@ public sealed class Inode
     public long Ctime { get; set; }
     public long Rdev { get; set; }
     public byte[]? Target { get; set; }
+    /// <summary>The content version: bumped by every content commit, so a mount can tell whether its block map is current.</summary>
     public long Version { get; set; }
 
     public bool IsDirectory => (Mode & FileModes.TypeMask) == FileModes.Directory;
@@ -193,7 +195,8 @@ public readonly record struct DirectoryEntry(long Cookie, byte[] Name, Inode Ino
 /// <summary>A block of a file: index, cap of its immutable object and the object's length.</summary>
 public readonly record struct BlockRef(long Index, string? Cap, long Length);
 
-public sealed record ContentCommit(IReadOnlyList<BlockRef> Blocks, long KeepBlocksBelow, long Size, long Mtime, long Ctime);
+/// <summary>A complete version of a file's contents: every block that is not a hole (caps not null), size and times.</summary>
+public sealed record ContentCommit(IReadOnlyList<BlockRef> Blocks, long Size, long Mtime, long Ctime);
 
 public readonly record struct FilesystemUsage(long Inodes, long Bytes);
 

@@ -16,30 +16,27 @@ public sealed partial class SqlMetaStore
             freed.Clear();
             var row = SelectInode(c, t, inode);
             if (row is null) return Errno.ENOENT;
+            // The rows are locked (FOR UPDATE on MySQL, the write lock on SQLite): a concurrent
+            // commit of the same file waits, then replaces this version whole.
             var existing = SelectBlocks(c, t, inode).ToDictionary(b => b.Index);
             var dropped = new List<string>();
-            foreach (var gone in existing.Values.Where(b => b.Index >= commit.KeepBlocksBelow).ToList())
-            {
-                dropped.Add(gone.Cap!);
-                existing.Remove(gone.Index);
-            }
-            if (dropped.Count > 0)
-                c.Execute("DELETE FROM blocks WHERE inode = @inode AND idx >= @KeepBlocksBelow", new { inode, commit.KeepBlocksBelow }, t);
             foreach (var block in commit.Blocks)
             {
-                existing.TryGetValue(block.Index, out var old);
-                if (old.Cap == block.Cap && old.Length == block.Length) continue;
-                if (block.Cap is not null)
+                if (block.Cap is null) continue;
+                if (existing.Remove(block.Index, out var old))
                 {
-                    AddReference(c, t, block.Cap, block.Length);
-                    c.Execute(_dialect.Upsert("blocks", "inode, idx, cap, length", "@inode, @Index, @Cap, @Length", "inode, idx", "cap = @Cap, length = @Length"),
-                        new { inode, block.Index, block.Cap, block.Length }, t);
+                    if (old.Cap == block.Cap && old.Length == block.Length) continue;
+                    dropped.Add(old.Cap!);
                 }
-                else if (old.Cap is not null)
-                {
-                    c.Execute("DELETE FROM blocks WHERE inode = @inode AND idx = @Index", new { inode, block.Index }, t);
-                }
-                if (old.Cap is not null) dropped.Add(old.Cap);
+                AddReference(c, t, block.Cap, block.Length);
+                c.Execute(_dialect.Upsert("blocks", "inode, idx, cap, length", "@inode, @Index, @Cap, @Length", "inode, idx", "cap = @Cap, length = @Length"),
+                    new { inode, block.Index, block.Cap, block.Length }, t);
+            }
+            // What is left of the old map is not part of the new version.
+            foreach (var gone in existing.Values.Chunk(500))
+            {
+                c.Execute("DELETE FROM blocks WHERE inode = @inode AND idx IN @indexes", new { inode, indexes = gone.Select(b => b.Index).ToArray() }, t);
+                dropped.AddRange(gone.Select(b => b.Cap!));
             }
             // References are dropped after all are taken: a cap may move between blocks.
             foreach (var cap in dropped) DropReference(c, t, cap, freed);

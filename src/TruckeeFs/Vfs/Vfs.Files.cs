@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using TruckeeFs.Cache;
+using TruckeeFs.Coordination;
 using TruckeeFs.Meta;
 
 namespace TruckeeFs.Vfs;
@@ -9,6 +12,11 @@ public sealed partial class Vfs
     private const int FallocPunchHole = 0x02;
     private const int FallocZeroRange = 0x10;
     private const int CopyChunk = 1 << 20;
+    private static readonly TimeSpan LongestPoll = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Inodes whose "commit pending" marker this mount has set (it serves their staged data itself).</summary>
+    private readonly ConcurrentDictionary<long, byte> _pendingHere = new();
+    private readonly UploadQueue _uploads;
 
     /// <summary>Creates and opens a regular file (O_CREAT; the kernel turns O_EXCL on an existing name into EEXIST through lookup, and so does the metadata).</summary>
     public int Create(RequestContext context, long parent, ReadOnlySpan<byte> name, long mode, int flags, out Inode entry, out ulong handle)
@@ -22,28 +30,45 @@ public sealed partial class Vfs
         status = RecordOpen(entry.Id);
         if (status != 0) return status;
         handle = OpenHandle(entry, flags, isNew: true);
+        lock (_liveLock)
+        {
+            if (_live.TryGetValue(entry.Id, out var live)) live.ServedVersion = entry.Version;
+        }
         return 0;
     }
 
     /// <summary>
     /// Opens a regular file. O_TRUNC empties it whatever the access mode, as Linux does (the
     /// kernel has checked write permission for it).
+    ///
+    /// Close-to-open across mounts: if another mount closed the file and its commit is still
+    /// pending, the open waits (up to <see cref="VfsOptions.CommitWaitTimeout"/>) until it lands,
+    /// then reloads the block map if the content version moved. <c>KeepCache</c> tells whether the
+    /// kernel's page cache of the file may be kept: only when the contents are the ones this
+    /// mount last served.
     /// </summary>
-    public async ValueTask<(int Status, ulong Handle)> OpenAsync(long inode, int flags)
+    public async ValueTask<(int Status, ulong Handle, bool KeepCache)> OpenAsync(long inode, int flags)
     {
+        await WaitForOtherMountsAsync(inode).ConfigureAwait(false);
         var row = _meta.GetInode(inode);
-        if (row is null) return (Errno.ENOENT, 0);
-        if (row.IsDirectory) return (Errno.EISDIR, 0);
-        if (!row.IsRegular) return (Errno.ENXIO, 0);
+        if (row is null) return (Errno.ENOENT, 0, false);
+        if (row.IsDirectory) return (Errno.EISDIR, 0, false);
+        if (!row.IsRegular) return (Errno.ENXIO, 0, false);
         var recorded = RecordOpen(inode);
-        if (recorded != 0) return (recorded, 0);
+        if (recorded != 0) return (recorded, 0, false);
         var handle = OpenHandle(row, flags, isNew: false);
-        if ((flags & OpenFlags.Truncate) != 0)
+        var content = _handles[handle].Content;
+        await content.RefreshAsync(row).ConfigureAwait(false);
+        bool keepCache;
+        lock (_liveLock)
         {
-            var content = _handles[handle].Content;
-            await content.TruncateAsync(0, Now()).ConfigureAwait(false);
+            var live = _live[inode];
+            keepCache = live.ServedVersion == content.Version;
+            live.ServedVersion = content.Version;
         }
-        return (0, handle);
+        if ((flags & OpenFlags.Truncate) != 0)
+            await content.TruncateAsync(0, Now()).ConfigureAwait(false);
+        return (0, handle, keepCache);
     }
 
     public async ValueTask<(int Status, int Count)> ReadAsync(ulong handle, long offset, Memory<byte> buffer)
@@ -63,18 +88,22 @@ public sealed partial class Vfs
         return 0;
     }
 
-    /// <summary>close(2) of one descriptor: commits the file's changes so the next open anywhere sees them.</summary>
+    /// <summary>
+    /// close(2) of one descriptor: seals the file's newest version, which a background upload
+    /// then commits. From here the version survives a crash of the mount, reads on this mount
+    /// serve it, and opens on other mounts wait for its commit.
+    /// </summary>
     public async ValueTask<int> FlushAsync(ulong handle)
     {
         if (!_handles.TryGetValue(handle, out var file)) return Errno.EBADF;
-        return await CommitAsync(file.Content, durable: false).ConfigureAwait(false);
+        return await CloseVersionAsync(file.Content, durable: false).ConfigureAwait(false);
     }
 
-    /// <summary>fsync(2): returns once data and metadata are on stable storage.</summary>
+    /// <summary>fsync(2): returns once the data is in the content store and its metadata commit is durable.</summary>
     public async ValueTask<int> FsyncAsync(ulong handle)
     {
         if (!_handles.TryGetValue(handle, out var file)) return Errno.EBADF;
-        var status = await CommitAsync(file.Content, durable: true).ConfigureAwait(false);
+        var status = await CommitNowAsync(file.Content, durable: true).ConfigureAwait(false);
         if (status == 0) _meta.Sync();
         return status;
     }
@@ -83,9 +112,10 @@ public sealed partial class Vfs
     public async ValueTask ReleaseAsync(ulong handle)
     {
         if (!_handles.TryRemove(handle, out var file)) return;
+        file.Content.RemoveHandle();
         try
         {
-            await CommitAsync(file.Content, durable: false).ConfigureAwait(false);
+            await CloseVersionAsync(file.Content, durable: false).ConfigureAwait(false);
         }
         finally
         {
@@ -108,7 +138,9 @@ public sealed partial class Vfs
             try
             {
                 await content.TruncateAsync(newSize, Now()).ConfigureAwait(false);
-                var status = await CommitAsync(content, durable: false).ConfigureAwait(false);
+                // truncate(2) by name is its own close; an open file's truncation (ftruncate, as
+                // in open-truncate-write) reaches other mounts with the close, in one version.
+                var status = content.OpenHandles == 0 ? await CloseVersionAsync(content, durable: false).ConfigureAwait(false) : 0;
                 if (status != 0) return (status, null);
             }
             finally
@@ -116,11 +148,18 @@ public sealed partial class Vfs
                 ReleaseContent(inode);
             }
         }
-        else if (change.Mtime is not null && LiveContent(inode) is { IsDirty: true } dirty)
+        else if (change.Mtime is not null && AcquireLiveContent(inode) is { } live)
         {
-            // An explicit mtime must not be overwritten by the commit of earlier writes.
-            var status = await CommitAsync(dirty, durable: false).ConfigureAwait(false);
-            if (status != 0) return (status, null);
+            try
+            {
+                // An explicit mtime must not be overwritten by the commit of earlier writes.
+                var status = live.HasUncommitted ? await CommitNowAsync(live, durable: false).ConfigureAwait(false) : 0;
+                if (status != 0) return (status, null);
+            }
+            finally
+            {
+                ReleaseContent(inode);
+            }
         }
         if (change.Mode is not null || change.Uid is not null || change.Gid is not null || change.Atime is not null || change.Mtime is not null)
         {
@@ -165,7 +204,7 @@ public sealed partial class Vfs
         if (flags != 0 || offsetIn < 0 || offsetOut < 0) return (Errno.EINVAL, 0);
         if (source.Inode == target.Inode && offsetIn < offsetOut + length && offsetOut < offsetIn + length) return (Errno.EINVAL, 0);
 
-        var status = await CommitAsync(source.Content, durable: false).ConfigureAwait(false);
+        var status = await CommitNowAsync(source.Content, durable: false).ConfigureAwait(false);
         if (status != 0) return (status, 0);
         var count = Math.Min(length, source.Content.Size - offsetIn);
         if (count <= 0) return (0, 0);
@@ -181,13 +220,18 @@ public sealed partial class Vfs
             if (whole > 0)
             {
                 var blocks = await source.Content.WholeBlocksAsync(offsetIn + done, whole).ConfigureAwait(false);
-                await target.Content.ShareBlocksAsync((offsetOut + done) / blockSize, blocks, Now()).ConfigureAwait(false);
-                done += whole;
+                foreach (var block in blocks)
+                {
+                    // A block written again since the commit above is copied, not shared.
+                    if (block is { } stored) await target.Content.ShareBlocksAsync((offsetOut + done) / blockSize, [stored], Now()).ConfigureAwait(false);
+                    else await CopyBytesAsync(source.Content, offsetIn + done, target.Content, offsetOut + done, blockSize).ConfigureAwait(false);
+                    done += blockSize;
+                }
             }
         }
         await CopyBytesAsync(source.Content, offsetIn + done, target.Content, offsetOut + done, count - done).ConfigureAwait(false);
         // Commit now: shared objects must be referenced before the source could drop them.
-        status = await CommitAsync(target.Content, durable: false).ConfigureAwait(false);
+        status = await CommitNowAsync(target.Content, durable: false).ConfigureAwait(false);
         return (status, status == 0 ? count : 0);
     }
 
@@ -204,28 +248,206 @@ public sealed partial class Vfs
         }
     }
 
-    private async ValueTask<int> CommitAsync(FileContent content, bool durable)
+    /// <summary>Seals the file's newest version and queues its commit; commits at once if other mounts could not be told.</summary>
+    private async ValueTask<int> CloseVersionAsync(FileContent content, bool durable)
+    {
+        SealOutcome outcome;
+        try
+        {
+            outcome = await content.SealAsync(durable).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            Log.SealFailed(_log, content.Inode, e);
+            return Errno.EIO;
+        }
+        switch (outcome)
+        {
+            // The tree mirror learns of contents from the commit and of names from namespace
+            // calls; it has no way yet to order a background commit against a later unlink or
+            // rename, so in MIRROR mode the close commits, as before write-back.
+            case SealOutcome.Pending when _mirror.IsEnabled:
+                return await CommitNowAsync(content, durable).ConfigureAwait(false);
+            case SealOutcome.Pending:
+                _uploads.Enqueue(content);
+                return 0;
+            case SealOutcome.Unmarked:
+                // Without the marker another mount could open the file and miss this version.
+                Log.MarkFailed(_log, content.Inode);
+                return await CommitNowAsync(content, durable).ConfigureAwait(false);
+            default:
+                return 0;
+        }
+    }
+
+    /// <summary>Seals the file's newest version and commits it before returning (fsync, copy_file_range, an explicit mtime).</summary>
+    private async ValueTask<int> CommitNowAsync(FileContent content, bool durable)
     {
         try
         {
-            var changed = content.IsDirty;
-            var status = await content.CommitAsync(durable).ConfigureAwait(false);
-            if (status == 0 && changed) ContentCommitted(content.Inode);
-            await _content.Collector.CollectAsync().ConfigureAwait(false);
-            return status;
+            var outcome = await content.SealAsync(durable).ConfigureAwait(false);
+            if (outcome == SealOutcome.Clean) return 0;
+            return await CommitSealedAsync(content).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is Content.ContentStoreException or IOException)
+        catch (Exception e) when (e is Content.ContentStoreException or IOException or MetaStoreException)
         {
-            // The changes stay staged on disk; the next commit of this file retries them.
+            // The version stays sealed and staged on disk; the upload queue retries it.
             Log.CommitFailed(_log, e);
+            _uploads.Enqueue(content);
             return Errno.EIO;
         }
+    }
+
+    /// <summary>
+    /// Commits the file's newest sealed version (the upload queue's work, and fsync's). Throws
+    /// when the content store or metadata fails; the version stays sealed for a retry.
+    /// </summary>
+    private async Task<int> CommitSealedAsync(FileContent content)
+    {
+        var (status, landed) = await content.CommitSealedAsync().ConfigureAwait(false);
+        if (landed) ContentCommitted(content.Inode);
+        else if (status != 0) Log.CommitDropped(_log, content.Inode, status);
+        await _content.Collector.CollectAsync().ConfigureAwait(false);
+        return status;
+    }
+
+    /// <summary>The upload queue, wired to this mount's live inodes and counters.</summary>
+    private UploadQueue NewUploadQueue() => new(
+        content => CommitSealedAsync(content),
+        content =>
+        {
+            // The queue holds the content like an open handle until it has nothing left to commit.
+            lock (_liveLock) _live[content.Inode].Opens++;
+            Statistics.AddQueuedUploads(1);
+        },
+        content =>
+        {
+            Statistics.AddQueuedUploads(-1);
+            ReleaseContent(content.Inode);
+        },
+        (content, e, retry) =>
+        {
+            Statistics.UploadFailed();
+            Log.UploadFailed(_log, content.Inode, retry.TotalSeconds, e);
+        });
+
+    /// <summary>Turns this mount's "commit pending" marker of an inode on (throws if the coordinator fails) or off (logs).</summary>
+    private async ValueTask MarkPendingAsync(long inode, bool pending)
+    {
+        if (pending)
+        {
+            await _coordinator.SetStateAsync(inode, InodeStates.Sync, on: true).ConfigureAwait(false);
+            _pendingHere[inode] = 0;
+            return;
+        }
+        _pendingHere.TryRemove(inode, out _);
+        try
+        {
+            await _coordinator.SetStateAsync(inode, InodeStates.Sync, on: false).ConfigureAwait(false);
+        }
+        catch (CoordinatorException e)
+        {
+            Log.UnmarkFailed(_log, inode, e);
+        }
+    }
+
+    /// <summary>
+    /// Waits while another mount has a commit of the inode pending (its "sync" state is set and
+    /// not by this mount), up to <see cref="VfsOptions.CommitWaitTimeout"/>; then the open goes
+    /// on with what metadata holds, and says so in the log.
+    /// </summary>
+    private async ValueTask WaitForOtherMountsAsync(long inode)
+    {
+        var clock = Stopwatch.StartNew();
+        var pause = TimeSpan.FromMilliseconds(2);
+        while (!_pendingHere.ContainsKey(inode))
+        {
+            InodeStates states;
+            try
+            {
+                states = await _coordinator.GetStatesAsync(inode).ConfigureAwait(false);
+            }
+            catch (CoordinatorException e)
+            {
+                Log.PendingCheckFailed(_log, inode, e);
+                return;
+            }
+            // This mount's own marker may have appeared meanwhile: the loop condition sees it.
+            if ((states & InodeStates.Sync) == 0)
+            {
+                if (pause > TimeSpan.FromMilliseconds(2)) Log.WaitedForCommit(_log, inode, clock.Elapsed.TotalMilliseconds);
+                return;
+            }
+            if (clock.Elapsed >= _options.CommitWaitTimeout)
+            {
+                Log.CommitWaitTimedOut(_log, inode, _options.CommitWaitTimeout.TotalSeconds);
+                return;
+            }
+            await Task.Delay(pause).ConfigureAwait(false);
+            pause = pause * 2 < LongestPoll ? pause * 2 : LongestPoll;
+        }
+    }
+
+    /// <summary>
+    /// Picks up the versions a previous mount sealed and did not commit (it was killed): each is
+    /// served from its staged blocks and queued for commit, as if just closed. Blocks written
+    /// after the last close (never sealed) are kept too, as a best effort: laid over the last
+    /// closed version, the size grown to cover them (a truncation never followed by a close is
+    /// not known).
+    /// </summary>
+    private async Task RecoverSealedVersionsAsync()
+    {
+        foreach (var left in _content.ScanStaging((path, e) => Log.DamagedJournal(_log, path, e)))
+        {
+            var inode = left.Inode;
+            if (_meta.GetInode(inode) is not { IsRegular: true } row)
+            {
+                foreach (var staged in (left.Sealed?.StagedBlocks ?? []).Concat(left.Unsealed)) staged.Delete();
+                File.Delete(_content.JournalPath(inode));
+                continue;
+            }
+            var version = left.Sealed;
+            if (left.Unsealed.Count > 0)
+            {
+                var blocks = version?.Blocks.ToDictionary()
+                    ?? _meta.GetBlocks(inode).Where(b => b.Cap is not null).ToDictionary(b => b.Index, b => Block.Stored(b.Cap!, b.Length));
+                var size = version?.Size ?? row.Size;
+                var mtime = version?.Mtime ?? row.Mtime;
+                foreach (var staged in left.Unsealed)
+                {
+                    if (blocks.TryGetValue(staged.Index, out var replaced) && replaced.Staged is { } older) older.Delete();
+                    blocks[staged.Index] = Block.Of(staged);
+                    size = Math.Max(size, staged.Index * _options.BlockSize + staged.Length);
+                    mtime = Math.Max(mtime, (File.GetLastWriteTimeUtc(staged.Path) - DateTime.UnixEpoch).Ticks * 100);
+                }
+                version = new SealedVersion(inode, blocks, size, mtime, Math.Max(mtime, version?.Ctime ?? row.Ctime));
+                version.WriteJournal(_content.JournalPath(inode), durable: true);
+                Log.RecoveredUnclosed(_log, inode, left.Unsealed.Count);
+            }
+            var content = new FileContent(inode, row, version!, _content);
+            lock (_liveLock) _live[inode] = new LiveInode { Content = content };
+            // Marked before queued: other mounts wait for this version from the start.
+            if (await content.SealAsync(durable: false).ConfigureAwait(false) == SealOutcome.Unmarked) Log.MarkFailed(_log, inode);
+            _uploads.Enqueue(content);
+            Log.RecoveredStaged(_log, inode, version!.Size);
+        }
+    }
+
+    /// <summary>A clean unmount: seals every open file and commits everything queued.</summary>
+    private async Task DrainUploadsAsync()
+    {
+        foreach (var handle in _handles.Values)
+            await CloseVersionAsync(handle.Content, durable: true).ConfigureAwait(false);
+        var left = await _uploads.DrainAsync().ConfigureAwait(false);
+        if (left > 0) Log.LeftStaged(_log, left);
     }
 
     private ulong OpenHandle(Inode inode, int flags, bool isNew)
     {
         var handle = (ulong)Interlocked.Increment(ref _nextHandle);
-        _handles[handle] = new FileHandle(inode.Id, flags, AcquireContent(inode, isNew));
+        var content = AcquireContent(inode, isNew);
+        content.AddHandle();
+        _handles[handle] = new FileHandle(inode.Id, flags, content);
         return handle;
     }
 
@@ -238,7 +460,10 @@ public sealed partial class Vfs
             if (!_live.TryGetValue(inode.Id, out var live)) _live[inode.Id] = live = new LiveInode();
             live.Opens++;
             // Loading the block map under the lock keeps one content per inode; it is one indexed read.
-            return live.Content ??= new FileContent(inode.Id, inode, isNew ? [] : _meta.GetBlocks(inode.Id), _content);
+            if (live.Content is not null || isNew) return live.Content ??= new FileContent(inode.Id, inode, [], _content);
+            // The caller's row may predate a commit that landed (and let the previous content go) since: read it again.
+            var current = _meta.GetInode(inode.Id) ?? inode;
+            return live.Content = new FileContent(inode.Id, current, _meta.GetBlocks(inode.Id), _content);
         }
     }
 
@@ -262,9 +487,15 @@ public sealed partial class Vfs
             _ = ReclaimInBackgroundAsync(inode);
     }
 
-    private FileContent? LiveContent(long inode)
+    /// <summary>The inode's content if it has one (open, or pending upload), counted as one more open; null otherwise.</summary>
+    private FileContent? AcquireLiveContent(long inode)
     {
-        lock (_liveLock) return _live.TryGetValue(inode, out var live) ? live.Content : null;
+        lock (_liveLock)
+        {
+            if (!_live.TryGetValue(inode, out var live) || live.Content is null) return null;
+            live.Opens++;
+            return live.Content;
+        }
     }
 
     private sealed record FileHandle(long Inode, int Flags, FileContent Content);

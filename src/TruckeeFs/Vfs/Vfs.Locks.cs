@@ -40,16 +40,20 @@ public sealed partial class Vfs
     /// <paramref name="last"/>) and flock(2) (<paramref name="flock"/> true, whole file): 0, or
     /// EAGAIN when another owner's lock conflicts and <paramref name="wait"/> is false. Waiting
     /// ends when the lock is granted or <paramref name="interrupted"/> turns true (EINTR).
-    /// Unlocking first commits the file's changes made through <paramref name="handle"/>, and
-    /// locking reloads the file's committed state, so the next holder, on any mount, reads what
-    /// the previous one wrote (as NFS does).
+    /// Unlocking first seals the file's changes made through <paramref name="handle"/> (as a close
+    /// does: committed in the background, other mounts told it is pending), and locking waits for
+    /// other mounts' pending commits and reloads the file's committed state, so the next holder,
+    /// on any mount, reads what the previous one wrote (as NFS does).
     /// </summary>
     public async ValueTask<int> SetLockAsync(ulong handle, long inode, ulong owner, int pid, bool flock, FileLockType type, long first, long last, bool wait, Func<bool> interrupted)
     {
         if (type == FileLockType.Unlock && _handles.TryGetValue(handle, out var file))
         {
-            var committed = await CommitAsync(file.Content, durable: false).ConfigureAwait(false);
-            if (committed != 0) return committed;
+            // As a close: the version is sealed and marked pending before the lock goes, so the
+            // next holder on any mount waits for its commit (below) without this unlock waiting
+            // for the upload. (Runtimes unlock on every close: .NET does for its FileShare locks.)
+            var sealedStatus = await CloseVersionAsync(file.Content, durable: false).ConfigureAwait(false);
+            if (sealedStatus != 0) return sealedStatus;
         }
         var request = new FileLockRequest(inode, SessionId, (long)owner, pid, flock, type, first, last);
         while (true)
@@ -63,7 +67,15 @@ public sealed partial class Vfs
                 // The previous holder, perhaps on another mount, committed before unlocking:
                 // read what it wrote, not what this mount loaded before (as NFS revalidates on lock).
                 if (type != FileLockType.Unlock && _handles.TryGetValue(handle, out var locked))
-                    await locked.Content.ReloadIfCleanAsync().ConfigureAwait(false);
+                {
+                    await WaitForOtherMountsAsync(inode).ConfigureAwait(false);
+                    if (_meta.GetInode(inode) is { } current && await locked.Content.RefreshAsync(current).ConfigureAwait(false) && _kernel is { } kernel)
+                    {
+                        // The kernel's pages are of the version before; the other mount's announcement
+                        // of the commit may not have arrived yet. Off the FUSE worker, as every notification.
+                        await Task.Run(() => kernel.InvalidateInode(inode, data: true)).ConfigureAwait(false);
+                    }
+                }
                 return 0;
             }
             var retryAt = DateTime.UtcNow + LockRetry;

@@ -30,7 +30,11 @@ public sealed partial class Vfs
     {
         _sessionInfo = new SessionInfo(Environment.MachineName, Environment.ProcessId, mountpoint, Now(), ProcessLiveness.Current);
         Volatile.Write(ref _session, _meta.OpenSession(_sessionInfo));
+        await RecordCoordinatorIdentityAsync().ConfigureAwait(false);
         await SubscribeAsync().ConfigureAwait(false);
+        // A previous mount of this host that was killed is known dead at once (its process is
+        // gone): clean up after it now, so opens here do not wait on markers it left.
+        await CleanDeadSessionsAsync().ConfigureAwait(false);
         _heartbeats = Task.Run(HeartbeatLoopAsync);
     }
 
@@ -48,6 +52,7 @@ public sealed partial class Vfs
         }
         await UnsubscribeAsync().ConfigureAwait(false);
         if (!_meta.RemoveSession(SessionId, out var released)) return;
+        await _coordinator.DeleteValueAsync(CoordinatorIdentityKey(SessionId)).ConfigureAwait(false);
         // Files another mount unlinked while this one still referenced them (closed here since
         // the last heartbeat): nobody else will reclaim them now.
         foreach (var inode in released)
@@ -63,7 +68,7 @@ public sealed partial class Vfs
         {
             try
             {
-                Beat();
+                if (!Beat()) await RecordCoordinatorIdentityAsync(remark: true).ConfigureAwait(false);
                 await ForgetClosedFilesAsync().ConfigureAwait(false);
                 await CleanDeadSessionsAsync().ConfigureAwait(false);
             }
@@ -76,9 +81,10 @@ public sealed partial class Vfs
         }
     }
 
-    private void Beat()
+    /// <summary>Records the heartbeat; false if this mount had been declared dead and registered again.</summary>
+    private bool Beat()
     {
-        if (_meta.Heartbeat(SessionId, Now())) return;
+        if (_meta.Heartbeat(SessionId, Now())) return true;
         // The others declared this mount dead (it was stopped, or cut off, for longer than the
         // timeout) and released its locks and open references. Register again so that what is
         // opened from now on counts; the locks held before are lost, and files unlinked while
@@ -90,7 +96,24 @@ public sealed partial class Vfs
         foreach (var inode in open) _meta.AddOpen(inode, SessionId);
         ForgetHeldLocks();
         SessionLog.DeclaredDead(_log, stale, SessionId);
+        return false;
     }
+
+    /// <summary>
+    /// Tells the other mounts which coordinator identity this session's per-inode states
+    /// ("commit pending" markers) carry, so that a survivor can clear them if this mount dies.
+    /// With <paramref name="remark"/> (registered again after being declared dead, when a survivor
+    /// cleared them) the markers of versions still waiting here are set again.
+    /// </summary>
+    private async Task RecordCoordinatorIdentityAsync(bool remark = false)
+    {
+        await _coordinator.SetValueAsync(CoordinatorIdentityKey(SessionId), _coordinator.MountId).ConfigureAwait(false);
+        if (!remark) return;
+        foreach (var inode in _pendingHere.Keys)
+            await _coordinator.SetStateAsync(inode, Coordination.InodeStates.Sync, on: true).ConfigureAwait(false);
+    }
+
+    private static string CoordinatorIdentityKey(long session) => "session-coordinator:" + session.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// A session is dead when its process is gone (seen from the same machine and pid namespace),
@@ -128,8 +151,15 @@ public sealed partial class Vfs
         SessionLog.RemovedDeadSession(_log, session.Id, session.Host, session.Pid, session.Mountpoint);
         // Waiters for the locks it held may go ahead.
         foreach (var inode in released) PublishLockReleased(inode);
-        // Coordinator state a dead session leaves behind (per-inode markers it set) is cleaned
-        // here, once per dead session, by the survivor whose RemoveSession removed it.
+        // Its "commit pending" markers, so that opens elsewhere stop waiting for commits that
+        // will land only when that mount starts again (its journal keeps them meanwhile). Once
+        // per dead session: by the survivor whose RemoveSession removed it.
+        var identityKey = CoordinatorIdentityKey(session.Id);
+        if (await _coordinator.GetValueAsync(identityKey).ConfigureAwait(false) is { } deadMount)
+        {
+            await _coordinator.ForgetMountAsync(deadMount).ConfigureAwait(false);
+            await _coordinator.DeleteValueAsync(identityKey).ConfigureAwait(false);
+        }
         foreach (var inode in released)
         {
             if (_meta.GetInode(inode) is { Nlink: 0 } && !IsLive(inode)) await ReclaimAsync(inode).ConfigureAwait(false);

@@ -43,8 +43,9 @@ public sealed partial class Vfs : IAsyncDisposable
         _log = log;
         Directory.CreateDirectory(options.CacheDirectory);
         _content = new ContentServices(meta, store, new BlockCache(store, options.CacheDirectory, options.Cache.ReadAhead, Statistics),
-            new ContentCollector(store, meta), options.CacheDirectory, options.BlockSize);
+            new ContentCollector(store, meta), options.CacheDirectory, options.BlockSize, Statistics, MarkPendingAsync);
         _pruner = CachePruner.Start(_content.Cache, options.Cache, log);
+        _uploads = NewUploadQueue();
     }
 
     public VfsOptions Options => _options;
@@ -53,31 +54,21 @@ public sealed partial class Vfs : IAsyncDisposable
     public VfsStatistics Statistics { get; } = new();
 
     /// <summary>
-    /// Makes the state a previous mount left consistent: commits blocks it staged but did not
-    /// commit (it was killed), and reclaims inodes that were unlinked while open.
+    /// Makes the state a previous mount left consistent: reclaims inodes that were unlinked while
+    /// open, and queues the commit of every version it sealed (closed) but did not commit (it was
+    /// killed); until those land, this mount serves them from their staged blocks.
     /// </summary>
     public async Task RecoverAsync()
     {
-        foreach (var inode in _content.ScanLeftovers())
-        {
-            if (_meta.GetInode(inode) is not { IsRegular: true } attributes)
-            {
-                foreach (var (_, path) in _content.LeftoverBlocks(inode)) File.Delete(path);
-                continue;
-            }
-            using var content = new FileContent(inode, attributes, _meta.GetBlocks(inode), _content);
-            var status = await content.CommitAsync(durable: true).ConfigureAwait(false);
-            Log.RecoveredStaged(_log, inode, status);
-        }
         foreach (var orphan in _meta.OrphanInodes())
             await ReclaimAsync(orphan).ConfigureAwait(false);
+        await RecoverSealedVersionsAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Commits every open file's changes and ends the session, for a clean unmount.</summary>
+    /// <summary>Commits every open file's changes and everything queued for upload, and ends the session, for a clean unmount.</summary>
     public async ValueTask DisposeAsync()
     {
-        foreach (var handle in _handles.Values)
-            await CommitAsync(handle.Content, durable: true).ConfigureAwait(false);
+        await DrainUploadsAsync().ConfigureAwait(false);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
         await EndSessionAsync().ConfigureAwait(false);
         _pruner?.Dispose();
@@ -152,12 +143,14 @@ public sealed partial class Vfs : IAsyncDisposable
         return Overlay(inode);
     }
 
-    /// <summary>The attributes with the newest size and times of a file whose changes are not yet committed.</summary>
+    /// <summary>The attributes with the newest size and times of a file whose changes are not yet committed (or just committed).</summary>
     private Inode Overlay(Inode row)
     {
         FileContent? content;
         lock (_liveLock) content = _live.TryGetValue(row.Id, out var live) ? live.Content : null;
-        if (content is null || !content.IsDirty) return row;
+        if (content is null) return row;
+        // A row read just before a background commit landed is older than the content: use the content's values.
+        if (!content.HasUncommitted && row.Version >= content.Version) return row;
         var copy = row.Clone();
         copy.Size = content.Size;
         copy.Mtime = content.Mtime;
@@ -202,11 +195,7 @@ public sealed partial class Vfs : IAsyncDisposable
     {
         // This mount's own reference of a file it closed must not keep the file alive.
         ForgetClosedFile(inode);
-        var status = _meta.DeleteInode(inode, out var unreferenced);
-        if (status == 0)
-        {
-            foreach (var (_, path) in _content.LeftoverBlocks(inode)) File.Delete(path);
-        }
+        _meta.DeleteInode(inode, out var unreferenced);
         _content.Collector.Discard(unreferenced);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
     }
@@ -225,5 +214,8 @@ public sealed partial class Vfs : IAsyncDisposable
         public long Lookups;
         public int Opens;
         public FileContent? Content;
+
+        /// <summary>The content version this mount last opened the file at: the kernel's page cache holds it.</summary>
+        public long ServedVersion = -1;
     }
 }

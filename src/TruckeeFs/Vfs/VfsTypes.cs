@@ -17,6 +17,9 @@ public sealed record VfsOptions
     /// <summary>How long the kernel may cache names, in seconds.</summary>
     public double EntryTimeout { get; init; } = 1.0;
 
+    /// <summary>How long an open waits for another mount's pending commit of the file before serving the last committed contents.</summary>
+    public TimeSpan CommitWaitTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Folder for cached blocks and staged changes.</summary>
     public required string CacheDirectory { get; init; }
 

@@ -197,6 +197,24 @@ public abstract class CoordinatorConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ForgettingAMountClearsItsStatesOnEveryInodeAndNoOthers()
+    {
+        var otherFilesystem = await OpenAsync(OtherPrefix);
+        Assert.NotEqual(First.MountId, Second.MountId);
+        await First.SetStateAsync(7, InodeStates.Sync | InodeStates.Write, on: true);
+        await First.SetStateAsync(9, InodeStates.Sync, on: true);
+        await Second.SetStateAsync(9, InodeStates.Read, on: true);
+        await otherFilesystem.SetStateAsync(7, InodeStates.Sync, on: true);
+
+        // The first mount died; the second cleans up after it.
+        await Second.ForgetMountAsync(First.MountId);
+
+        Assert.Equal(InodeStates.None, await Second.GetStatesAsync(7));
+        Assert.Equal(InodeStates.Read, await Second.GetStatesAsync(9));
+        Assert.Equal(InodeStates.Sync, await otherFilesystem.GetStatesAsync(7));
+    }
+
+    [Fact]
     public async Task ValuesAreSharedOverwrittenAndDeleted()
     {
         Assert.Null(await Second.GetValueAsync("k"));

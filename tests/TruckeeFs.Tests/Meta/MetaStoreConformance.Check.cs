@@ -35,7 +35,7 @@ public abstract partial class MetaStoreConformance
         Assert.Equal(0, Store.Create(dir.Id, N("sub"), new NewNode(DirMode, 0, 0), Tick(), out _));
         Assert.Equal(0, Store.Create(dir.Id, N("f"), new NewNode(FileMode, 0, 0), Tick(), out var file));
         Assert.Equal(0, Store.Link(file.Id, Root, N("hard"), Tick(), out _));
-        Assert.Equal(0, Store.CommitContent(file.Id, new ContentCommit([new BlockRef(0, "CAP-A", 10), new BlockRef(1, "CAP-A", 10)], 0, 20, Tick(), Tick()), out _, out _));
+        Assert.Equal(0, Store.CommitContent(file.Id, new ContentCommit([new BlockRef(0, "CAP-A", 10), new BlockRef(1, "CAP-A", 10)], 20, Tick(), Tick()), out _, out _));
         Assert.Empty(Store.DanglingEntries());
         Assert.Empty(Store.LostInodes());
         Assert.Empty(Store.LinkCountMismatches());
@@ -88,7 +88,7 @@ public abstract partial class MetaStoreConformance
     {
         Assert.Equal(0, Store.Create(Root, N("f"), new NewNode(FileMode, 0, 0), Tick(), out var file));
         Assert.Equal(0, Store.CommitContent(file.Id, new ContentCommit(
-            [new BlockRef(0, "CAP-A", 10), new BlockRef(1, "CAP-B", 10), new BlockRef(2, "CAP-B", 10)], 0, 30, Tick(), Tick()), out var committed, out _));
+            [new BlockRef(0, "CAP-A", 10), new BlockRef(1, "CAP-B", 10), new BlockRef(2, "CAP-B", 10)], 30, Tick(), Tick()), out var committed, out _));
         CloseStore();
         ExecuteDirectly("UPDATE contents SET refs = 5 WHERE cap = 'CAP-A'");
         ExecuteDirectly("DELETE FROM contents WHERE cap = 'CAP-B'");

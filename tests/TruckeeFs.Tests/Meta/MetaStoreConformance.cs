@@ -310,21 +310,21 @@ public abstract partial class MetaStoreConformance : IDisposable
     {
         Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
         Store.Create(Root, N("b"), new NewNode(FileMode, 0, 0), Tick(), out var b);
-        Assert.Equal(0, Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-x", 10), new(1, "cap-y", 5)], long.MaxValue, 15, 100, 100), out var updated, out var freed));
+        Assert.Equal(0, Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-x", 10), new(1, "cap-y", 5)], 15, 100, 100), out var updated, out var freed));
         Assert.Equal(15, updated.Size);
         Assert.Equal(1, updated.Version);
         Assert.Empty(freed);
         // b shares cap-x (a copy by reference).
-        Store.CommitContent(b.Id, new ContentCommit([new(0, "cap-x", 10)], long.MaxValue, 10, 100, 100), out _, out freed);
+        Store.CommitContent(b.Id, new ContentCommit([new(0, "cap-x", 10)], 10, 100, 100), out _, out freed);
         Assert.Empty(freed);
         // a replaces block 0 and is truncated to one block: cap-y is now garbage, cap-x is still b's.
-        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-z", 3)], 1, 3, 101, 101), out updated, out freed);
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-z", 3)], 3, 101, 101), out updated, out freed);
         Assert.Equal(["cap-y"], freed);
         Assert.Equal([new BlockRef(0, "cap-z", 3)], Store.GetBlocks(a.Id));
         Assert.False(Store.IsUnreferenced("cap-x"));
         Assert.True(Store.IsUnreferenced("cap-y"));
-        // A hole punched in b drops its last reference to cap-x.
-        Store.CommitContent(b.Id, new ContentCommit([new(0, null, 0)], long.MaxValue, 10, 102, 102), out _, out freed);
+        // A hole punched in b (a block absent from its map) drops its last reference to cap-x.
+        Store.CommitContent(b.Id, new ContentCommit([], 10, 102, 102), out _, out freed);
         Assert.Equal(["cap-x"], freed);
         Assert.Empty(Store.GetBlocks(b.Id));
     }
@@ -333,8 +333,8 @@ public abstract partial class MetaStoreConformance : IDisposable
     public void A_cap_moving_between_blocks_is_never_reported_unreferenced()
     {
         Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
-        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-1", 4), new(1, "cap-2", 4)], long.MaxValue, 8, 1, 1), out _, out _);
-        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-2", 4), new(1, "cap-1", 4)], long.MaxValue, 8, 2, 2), out _, out var freed);
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-1", 4), new(1, "cap-2", 4)], 8, 1, 1), out _, out _);
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-2", 4), new(1, "cap-1", 4)], 8, 2, 2), out _, out var freed);
         Assert.Empty(freed);
     }
 
@@ -343,7 +343,7 @@ public abstract partial class MetaStoreConformance : IDisposable
     {
         Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
         Store.SetXattr(a.Id, N("user.k"), [1], XattrFlags.None, Tick());
-        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-d", 4)], long.MaxValue, 4, 1, 1), out _, out _);
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-d", 4)], 4, 1, 1), out _, out _);
         Assert.Equal(Errno.EBUSY, Store.DeleteInode(a.Id, out _));
         Store.Unlink(Root, N("a"), Tick(), out _);
         Assert.Equal([a.Id], Store.OrphanInodes());
@@ -358,7 +358,7 @@ public abstract partial class MetaStoreConformance : IDisposable
     public void Usage_counts_inodes_and_bytes()
     {
         Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
-        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-u", 1000)], long.MaxValue, 1000, 1, 1), out _, out _);
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-u", 1000)], 1000, 1, 1), out _, out _);
         var usage = Store.Usage();
         Assert.Equal(2, usage.Inodes);
         Assert.Equal(1000, usage.Bytes);
@@ -372,6 +372,37 @@ public abstract partial class MetaStoreConformance : IDisposable
         Parallel.For(0, results.Length, i => results[i] = store.Create(Root, N("race"), new NewNode(FileMode, 0, 0), Tick(), out _));
         Assert.Equal(1, results.Count(r => r == 0));
         Assert.All(results.Where(r => r != 0), r => Assert.Equal(Errno.EEXIST, r));
+    }
+
+    [Fact]
+    public void A_commit_is_the_whole_block_map_and_blocks_it_omits_are_dropped()
+    {
+        Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
+        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-0", 4), new(1, "cap-1", 4), new(2, "cap-2", 4)], 12, 1, 1), out _, out _);
+        // Block 1 becomes a hole, block 2 changes, block 3 appears: nothing of the old map is merged in.
+        Assert.Equal(0, Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-0", 4), new(2, "cap-2b", 4), new(3, "cap-3", 4)], 16, 2, 2), out var updated, out var freed));
+        Assert.Equal([new BlockRef(0, "cap-0", 4), new BlockRef(2, "cap-2b", 4), new BlockRef(3, "cap-3", 4)], Store.GetBlocks(a.Id));
+        Assert.Equal(["cap-1", "cap-2"], freed.Order());
+        Assert.Equal(2, updated.Version);
+    }
+
+    [Fact]
+    public void Concurrent_commits_of_one_file_leave_one_complete_version()
+    {
+        var store = Store;
+        store.Create(Root, N("contended"), new NewNode(FileMode, 0, 0), Tick(), out var file);
+        var versions = new[] { "a", "b", "c" }
+            .Select(tag => Enumerable.Range(0, 8).Select(i => new BlockRef(i, $"cap-{tag}-{i}", 10)).ToList()).ToArray();
+        var results = new int[24];
+        Parallel.For(0, results.Length, n =>
+            results[n] = store.CommitContent(file.Id, new ContentCommit(versions[n % versions.Length], 80, n + 1, n + 1), out _, out _));
+        Assert.All(results, r => Assert.Equal(0, r));
+        var final = store.GetBlocks(file.Id);
+        Assert.Contains(versions, version => version.SequenceEqual(final));
+        Assert.Equal(results.Length, store.GetInode(file.Id)!.Version);
+        // The losing versions' objects are unreferenced; the winner's are referenced once.
+        foreach (var version in versions)
+            Assert.All(version, block => Assert.Equal(!final.Contains(block), store.IsUnreferenced(block.Cap!)));
     }
 
     private long Tick() => Interlocked.Add(ref _clock, 1000);

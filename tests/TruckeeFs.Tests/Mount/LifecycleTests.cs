@@ -61,7 +61,8 @@ public sealed class LifecycleTests
         await using var again = await TruckeeFsMount.StartAsync(options);
         Assert.Equal(bytes, File.ReadAllBytes($"{again.Path}/closed"));
         Assert.Equal(new byte[200_000], File.ReadAllBytes($"{again.Path}/open"));
-        Assert.Empty(Directory.EnumerateFiles(Path.Combine(cache.Path, "staging")));
+        // The recovered versions are committed in the background, then nothing is left staged.
+        await WaitUntilAsync(() => !Directory.EnumerateFiles(Path.Combine(cache.Path, "staging")).Any());
         Assert.Equal(0, await again.UnmountAsync());
     }
 

@@ -225,7 +225,7 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
     {
         var dir = fixture.NewDirectory("cfr");
         var data = RandomNumberGenerator.GetBytes((int)(16 * MountFixture.BlockSize + 123));
-        File.WriteAllBytes($"{dir}/source", data);
+        WriteDurably($"{dir}/source", data);
         var before = fixture.ContentObjects();
         Assert.Equal(0, Sys.Open($"{dir}/source", Sys.O_RDONLY, out var source));
         Assert.Equal(0, Sys.Open($"{dir}/copy", Sys.O_WRONLY | Sys.O_CREAT, Mode644, out var copy));
@@ -250,12 +250,14 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
     {
         var dir = fixture.NewDirectory("overwrite");
         var data = RandomNumberGenerator.GetBytes((int)(64 * MountFixture.BlockSize));
-        File.WriteAllBytes($"{dir}/big", data);
+        WriteDurably($"{dir}/big", data);
         var before = fixture.ContentObjects();
         using (var stream = new FileStream($"{dir}/big", FileMode.Open, FileAccess.Write))
         {
             stream.Position = 32 * MountFixture.BlockSize + 7;
             stream.WriteByte((byte)(data[32 * MountFixture.BlockSize + 7] ^ 0xFF));
+            // Uploads run after close; fsync waits for them.
+            stream.Flush(flushToDisk: true);
         }
         var after = fixture.ContentObjects();
         Assert.Single(after.Except(before));
@@ -380,5 +382,13 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
         var (status, error) = MountFixture.RunAsNobody($"cat '{dir}/private'");
         Assert.NotEqual(0, status);
         Assert.Contains("Permission denied", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>Writes a file and fsyncs it: its blocks are in the content store when this returns (close alone uploads later).</summary>
+    private static void WriteDurably(string path, byte[] data)
+    {
+        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
+        stream.Write(data);
+        stream.Flush(flushToDisk: true);
     }
 }
