@@ -169,14 +169,22 @@ public sealed class ReadPathMountTests : IAsyncLifetime
         // No free space is ever enough: the pruner evicts everything it may, every 0.2 s.
         await using (var mount = await TruckeeFsMount.StartAsync(Options(cache.Path, "--cache-min-free", "1000t", "--sleep", "0.2")))
         {
-            using (var handle = File.OpenHandle(Path.Combine(mount.Path, "staged"), FileMode.CreateNew, FileAccess.Write))
+            // The gateway refuses every upload, so what is written stays staged whether the file
+            // is open or closed: any fork and exec in this test process closes an inherited copy
+            // of the descriptor, and that close flushes the file, as POSIX says it must.
+            Gateway.Faults.FailureFraction = 1;
+            var path = Path.Combine(mount.Path, "staged");
+            using (var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write))
             {
                 RandomAccess.Write(handle, data.AsSpan(0, 4 * MiB), 0);
                 await Task.Delay(TimeSpan.FromSeconds(1));
-                Assert.True(Directory.GetFiles(Path.Combine(cache.Path, "staging")).Length > 0,
-                    $"nothing staged; the cache holds: {string.Join(", ", Directory.GetFileSystemEntries(cache.Path, "*", SearchOption.AllDirectories))}; truckeefs said: {mount.Output}");
+                Assert.True(Staged(cache.Path) > 0, $"nothing staged while open; truckeefs said: {mount.Output}");
                 RandomAccess.Write(handle, data.AsSpan(4 * MiB), 4 * MiB);
             }
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            Assert.True(Staged(cache.Path) > 0, $"nothing staged after the close; truckeefs said: {mount.Output}");
+            Assert.Equal(data, await File.ReadAllBytesAsync(path));
+            Gateway.Faults.Clear();
             Assert.Equal(0, await mount.UnmountAsync());
         }
         using var fresh = TempDirectory.Create("prune-staged-read");
@@ -184,6 +192,9 @@ public sealed class ReadPathMountTests : IAsyncLifetime
         Assert.Equal(data, await File.ReadAllBytesAsync(Path.Combine(again.Path, "staged")));
         Assert.Equal(0, await again.UnmountAsync());
     }
+
+    /// <summary>Files in a cache's staging folder.</summary>
+    private static int Staged(string cacheDir) => Directory.GetFiles(Path.Combine(cacheDir, "staging")).Length;
 
     private TruckeeFsMountOptions Options(string? cacheDir, params string[] extra) => new()
     {

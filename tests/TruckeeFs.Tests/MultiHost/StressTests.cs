@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using TruckeeFs.Testing.Model;
 using TruckeeFs.Testing.Posix;
+using TruckeeFs.Tests.Production;
 using static TruckeeFs.Tests.MultiHost.MountCluster;
 
 namespace TruckeeFs.Tests.MultiHost;
@@ -25,7 +26,7 @@ public sealed class StressTests : IAsyncLifetime
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
     [Fact]
-    public void Writers_on_two_mounts_lose_and_double_nothing()
+    public async Task Writers_on_two_mounts_lose_and_double_nothing()
     {
         WriteFile(On(_cluster.A, "journal.lock"), "");
         WriteFile(On(_cluster.A, "flock-journal"), "");
@@ -71,6 +72,12 @@ public sealed class StressTests : IAsyncLifetime
         var names = Directory.EnumerateFileSystemEntries(On(_cluster.A, "shared")).Select(Path.GetFileName).Where(n => n!.StartsWith('k')).Order(StringComparer.Ordinal);
         Assert.Equal(survivors.Keys.Order(StringComparer.Ordinal), names);
         Assert.Equal(0, _cluster.Filesystem.Count("SELECT COUNT(*) FROM locks"));
+
+        // Unmounted everywhere, the metadata is consistent: fsck finds nothing.
+        foreach (var mount in _cluster.Mounts) Assert.Equal(0, await mount.UnmountAsync());
+        var fs = _cluster.Filesystem;
+        var (status, output, error) = await TruckeeFsCli.RunAsync(fs.Secrets().ToDictionary(p => p.Key, p => p.Value!), ["fsck", .. fs.Arguments()]);
+        Assert.True(status == 0, $"fsck exited {status}: {output}{error}");
     }
 
     /// <summary>One writer: each operation appends a record to one journal (alternately) and changes names in the shared directory.</summary>
