@@ -31,9 +31,7 @@ log() { echo "[multihost] $*" >&2; }
 
 bash scripts/install-packages.sh mariadb-server redis-server fuse3
 work=$(mktemp -d /var/tmp/truckeefs-multihost-bench.XXXXXX)
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-sql_port=$(free_port)
-redis_port=$(free_port)
+. bench/servers.sh
 pids=()
 watcher=""
 
@@ -43,27 +41,14 @@ cleanup() {
     awk -v m="$m" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo && { fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m"; }
   done
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid_file in "$work/mariadb.pid" "$work/redis.pid"; do
-    [ -f "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null || true
-  done
+  stop_servers
   wait 2>/dev/null || true
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 
-mariadb-install-db --no-defaults --datadir="$work/db" --auth-root-authentication-method=normal --skip-test-db --user=root > "$work/install.log" 2>&1
-mariadbd --no-defaults --datadir="$work/db" --socket="$work/mysqld.sock" --pid-file="$work/mariadb.pid" \
-  --port="$sql_port" --bind-address=127.0.0.1 --skip-name-resolve --user=root \
-  --innodb-flush-log-at-trx-commit=1 --character-set-server=utf8mb4 > "$work/mariadb.log" 2>&1 &
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --pidfile "$work/redis.pid" > "$work/redis.log" 2>&1 &
-for _ in $(seq 1 100); do
-  mariadb-admin --socket="$work/mysqld.sock" -uroot ping > /dev/null 2>&1 && redis-cli -p "$redis_port" ping > /dev/null 2>&1 && break
-  sleep 0.2
-done
-mariadb --socket="$work/mysqld.sock" -uroot -e \
-  "CREATE DATABASE truckeefs; CREATE USER 'truckeefs'@'127.0.0.1' IDENTIFIED BY 'bench'; GRANT ALL ON truckeefs.* TO 'truckeefs'@'127.0.0.1';"
+start_servers
 log "MariaDB on 127.0.0.1:$sql_port, Redis on 127.0.0.1:$redis_port"
-export TRUCKEEFS_SQL_PASS=bench
 
 if [ -z "$bin" ]; then
   log "publishing truckeefs (Release)"

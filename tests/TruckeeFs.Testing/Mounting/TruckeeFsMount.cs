@@ -67,6 +67,18 @@ public sealed class TruckeeFsMount : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The output so far once it contains <paramref name="text"/>: lines arrive asynchronously,
+    /// so a line the child printed before the mount appeared may not have been received yet when
+    /// <see cref="StartAsync"/> returns. Returns the output as it is after 10 s otherwise.
+    /// </summary>
+    public async Task<string> OutputContainingAsync(string text)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!Output.Contains(text, StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(20);
+        return Output;
+    }
+
     /// <summary>True when <c>/proc/self/mountinfo</c> lists a "fuse" or "fuse.truckeefs" mount at <paramref name="path"/> (alive or with a dead daemon).</summary>
     public static bool IsMounted(string path) => MountTable.FileSystemTypeAt(path) is "fuse" or "fuse.truckeefs";
 

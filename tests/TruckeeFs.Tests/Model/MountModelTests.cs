@@ -29,7 +29,7 @@ public sealed class MountModelTests
         {
             // The embedded default lets the kernel cache for a minute: the model checks that
             // nothing it serves from those caches goes stale.
-            Assert.Contains("kernel caches attributes 60 s, names 60 s", mount.Output, StringComparison.Ordinal);
+            Assert.Contains("kernel caches attributes 60 s, names 60 s", await mount.OutputContainingAsync("kernel caches"), StringComparison.Ordinal);
             using var checker = new ModelChecker(mount.Path, reference.Path, seed);
             try
             {
