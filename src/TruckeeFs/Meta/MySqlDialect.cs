@@ -25,6 +25,12 @@ public sealed record MySqlOptions
 /// </summary>
 public sealed class MySqlDialect : SqlDialect, IDisposable
 {
+    /// <summary>Seconds a transaction may stay idle before MariaDB aborts it (see <see cref="AbortIdleTransactions"/>).</summary>
+    private const int IdleTransactionTimeout = 5;
+
+    /// <summary>MySQL's error for a system variable it does not have (ER_UNKNOWN_SYSTEM_VARIABLE).</summary>
+    private const int UnknownSystemVariable = 1193;
+
     /// <summary>Open connections kept beyond this many idle are closed.</summary>
     private const int MaxIdle = 64;
 
@@ -101,6 +107,7 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
         try
         {
             connection.Open();
+            AbortIdleTransactions(connection);
         }
         catch
         {
@@ -108,6 +115,26 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
             throw;
         }
         return new ConnectionLease(connection, _giveBack);
+    }
+
+    /// <summary>
+    /// Has MariaDB abort a transaction of this connection that stays idle for
+    /// <see cref="IdleTransactionTimeout"/> seconds. Every transaction here runs its statements
+    /// back to back, so only a frozen client (a stopped or stalled host) goes idle inside one; the
+    /// row locks it holds would otherwise block the other hosts, even the survivor removing its
+    /// session, until the server's lock wait timeout, and again after it. MySQL lacks the
+    /// setting: there such locks last until the frozen client's connection drops.
+    /// </summary>
+    private static void AbortIdleTransactions(MySqlConnection connection)
+    {
+        using var command = new MySqlCommand($"SET SESSION idle_transaction_timeout = {IdleTransactionTimeout}", connection);
+        try
+        {
+            command.ExecuteNonQuery();
+        }
+        catch (MySqlException e) when (e.Number == UnknownSystemVariable)
+        {
+        }
     }
 
     /// <summary>MySql.Data closes a connection whose link failed, so only live ones are kept.</summary>

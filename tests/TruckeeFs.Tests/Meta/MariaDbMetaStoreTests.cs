@@ -51,6 +51,33 @@ public sealed class MariaDbMetaStoreTests : MetaStoreConformance
     }
 
     [Fact]
+    public void A_transaction_a_frozen_client_leaves_idle_is_aborted_and_frees_its_row_locks()
+    {
+        using (Open(Options()))
+        {
+            // The schema and the root inode now exist.
+        }
+        using var dialect = new MySqlDialect(Options());
+        using var lease = dialect.Rent();
+        var frozen = lease.Connection;
+        var transaction = frozen.BeginTransaction();
+        using (var take = frozen.CreateCommand())
+        {
+            take.Transaction = transaction;
+            take.CommandText = "SELECT id FROM inodes WHERE id = 1 FOR UPDATE";
+            take.ExecuteScalar();
+        }
+
+        // The client goes silent inside its transaction, as a stopped host would.
+        Thread.Sleep(TimeSpan.FromSeconds(7));
+
+        using var other = new MySqlConnection(_server.ConnectionStringFor(_database));
+        other.Open();
+        using var update = new MySqlCommand("SET SESSION innodb_lock_wait_timeout = 1; UPDATE inodes SET atime = atime + 1 WHERE id = 1", other);
+        Assert.Equal(1, update.ExecuteNonQuery());
+    }
+
+    [Fact]
     public void An_unreachable_server_fails_fast_and_is_named()
     {
         int port;
