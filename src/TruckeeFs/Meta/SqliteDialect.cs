@@ -11,7 +11,7 @@ namespace TruckeeFs.Meta;
 /// </summary>
 public sealed class SqliteDialect : SqlDialect, IDisposable
 {
-    private readonly SqliteConnection _connection;
+    private readonly StatementCachingConnection _connection;
     private readonly FileStream _lock;
     private readonly Lock _turn = new();
     private readonly Action<DbConnection> _endTurn;
@@ -39,7 +39,7 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
         {
             throw new MetaStoreException($"metadata database {_path} is in use by another truckeefs process");
         }
-        _connection = new SqliteConnection(connectionString);
+        _connection = new StatementCachingConnection(connectionString);
         _connection.Open();
         using var command = _connection.CreateCommand();
         // WAL with synchronous=NORMAL is durable against crashes of the mount process; only a
@@ -59,6 +59,9 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
     public override string ForUpdate => "";
     public override string Description => $"sqlite {_path}";
 
+    /// <summary>The lock file keeps every other process out.</summary>
+    public override bool IsShared => false;
+
     public override string Upsert(string table, string columns, string values, string keyColumns, string updates) =>
         $"INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({keyColumns}) DO UPDATE SET {updates}";
 
@@ -68,8 +71,7 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
         return new ConnectionLease(_connection, _endTurn);
     }
 
-    public override DbTransaction BeginWrite(DbConnection connection) =>
-        ((SqliteConnection)connection).BeginTransaction(IsolationLevel.Serializable, deferred: false);
+    public override DbTransaction BeginWrite(DbConnection connection) => ((StatementCachingConnection)connection).BeginWriteTransaction();
 
     /// <summary>
     /// Commits with synchronous=NORMAL reach the WAL but not stable storage; a checkpoint syncs
