@@ -29,9 +29,11 @@ public interface IMetaStore : ISessionStore, IDisposable
     /// <summary>
     /// Creates a node (file, directory, symlink, device, FIFO, socket) named
     /// <paramref name="name"/> in <paramref name="parent"/>. Applies set-group-ID directory
-    /// inheritance. ENOENT/ENOTDIR for a bad parent, EEXIST if the name is taken.
+    /// inheritance. ENOENT/ENOTDIR for a bad parent, EEXIST if the name is taken. A session in
+    /// <paramref name="openedBy"/> (0: none) has the new node open from the same transaction
+    /// (create(2) opens what it creates), as <see cref="ISessionStore.AddOpen"/> would record.
     /// </summary>
-    int Create(long parent, byte[] name, NewNode node, long now, out Inode created);
+    int Create(long parent, byte[] name, NewNode node, long now, out Inode created, long openedBy = 0);
 
     /// <summary>A new name for an existing non-directory (EPERM for directories).</summary>
     int Link(long inode, long newParent, byte[] newName, long now, out Inode linked);

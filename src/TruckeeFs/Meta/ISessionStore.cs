@@ -10,6 +10,13 @@ namespace TruckeeFs.Meta;
 /// </summary>
 public interface ISessionStore
 {
+    /// <summary>
+    /// Whether other mounts can use the store while this one does. False when one mount holds the
+    /// database exclusively (the embedded SQLite file): then no other mount can reclaim a file
+    /// this one has open, and open references need not be recorded.
+    /// </summary>
+    bool IsShared { get; }
+
     /// <summary>Registers a mount; returns its session id (never reused).</summary>
     long OpenSession(SessionInfo session);
 
@@ -27,7 +34,7 @@ public interface ISessionStore
     /// </summary>
     bool RemoveSession(long session, out IReadOnlyList<long> released);
 
-    /// <summary>Records that <paramref name="session"/> has <paramref name="inode"/> open; ENOENT if the inode is gone.</summary>
+    /// <summary>Records that <paramref name="session"/> has <paramref name="inode"/> open; ENOENT if the inode is gone. See also <see cref="IMetaStore.Create"/>.</summary>
     int AddOpen(long inode, long session);
 
     /// <summary>The session closed its last handle of <paramref name="inode"/>.</summary>

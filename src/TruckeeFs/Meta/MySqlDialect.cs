@@ -85,6 +85,8 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
     public override string ForUpdate => " FOR UPDATE";
     public override string Description => $"mysql {_options.Host}:{_options.Port}/{_options.Database}";
 
+    public override bool IsShared => true;
+
     public override string Upsert(string table, string columns, string values, string keyColumns, string updates) =>
         $"INSERT INTO {table} ({columns}) VALUES ({values}) ON DUPLICATE KEY UPDATE {updates}";
 

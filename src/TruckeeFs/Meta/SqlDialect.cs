@@ -62,6 +62,9 @@ public abstract class SqlDialect
     /// <summary>Makes committed transactions durable, where commits alone do not.</summary>
     public abstract void Sync(DbConnection connection);
 
+    /// <summary>Whether other processes (mounts on this or other hosts) can use the database at the same time.</summary>
+    public abstract bool IsShared { get; }
+
     /// <summary>Describes the database for logs, without secrets.</summary>
     public abstract string Description { get; }
 

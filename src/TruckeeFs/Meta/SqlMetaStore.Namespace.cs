@@ -5,7 +5,7 @@ namespace TruckeeFs.Meta;
 
 public sealed partial class SqlMetaStore
 {
-    public int Create(long parent, byte[] name, NewNode node, long now, out Inode created)
+    public int Create(long parent, byte[] name, NewNode node, long now, out Inode created, long openedBy = 0)
     {
         Inode? result = null;
         var status = Write((c, t) =>
@@ -34,6 +34,7 @@ public sealed partial class SqlMetaStore
                 inode, t);
             InsertEntry(c, t, parent, name, inode.Id);
             TouchDirectory(c, t, parent, isDirectory ? 1 : 0, now);
+            if (openedBy != 0) InsertOpen(c, t, inode.Id, openedBy);
             result = inode;
             return 0;
         });

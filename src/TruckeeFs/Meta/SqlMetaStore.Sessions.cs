@@ -56,9 +56,14 @@ public sealed partial class SqlMetaStore
         // The inode row lock orders this against DeleteInode: either the inode is deleted
         // first (ENOENT here) or this reference stops the deletion.
         if (SelectInode(c, t, inode) is null) return Errno.ENOENT;
-        c.Execute(_dialect.Upsert("opens", "inode, session", "@inode, @session", "inode, session", "session = session"), new { inode, session }, t);
+        InsertOpen(c, t, inode, session);
         return 0;
     });
+
+    public bool IsShared => _dialect.IsShared;
+
+    private void InsertOpen(DbConnection c, DbTransaction t, long inode, long session) =>
+        c.Execute(_dialect.Upsert("opens", "inode, session", "@inode, @session", "inode, session", "session = session"), new { inode, session }, t);
 
     public void RemoveOpen(long inode, long session) =>
         Write((c, t) =>

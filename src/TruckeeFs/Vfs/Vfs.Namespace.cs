@@ -88,11 +88,12 @@ public sealed partial class Vfs
         return 0;
     }
 
-    private int CreateNode(long parent, ReadOnlySpan<byte> name, NewNode node, out Inode entry)
+    /// <param name="openedBy">The session that opens the new node in the same transaction (0: none).</param>
+    private int CreateNode(long parent, ReadOnlySpan<byte> name, NewNode node, out Inode entry, long openedBy = 0)
     {
         entry = null!;
         if (!ValidName(name, out var status)) return status;
-        status = _meta.Create(parent, name.ToArray(), node, Now(), out var created);
+        status = _meta.Create(parent, name.ToArray(), node, Now(), out var created, openedBy);
         if (status != 0) return status;
         entry = Remember(created);
         Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent));

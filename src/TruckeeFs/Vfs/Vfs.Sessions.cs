@@ -166,10 +166,16 @@ public sealed partial class Vfs
         }
     }
 
+    /// <summary>
+    /// The session that records which files this mount has open, so that other mounts do not
+    /// reclaim them; 0 when there is none to tell (no session yet, or a database no other mount can use).
+    /// </summary>
+    private long OpenReferenceSession => _meta.IsShared ? SessionId : 0;
+
     /// <summary>A handle of <paramref name="inode"/> opens: other mounts must not reclaim it while it is open here.</summary>
     private int RecordOpen(long inode)
     {
-        if (SessionId == 0) return 0;
+        if (OpenReferenceSession == 0) return 0;
         lock (_openStripes[(int)(inode % OpenStripes)])
         {
             bool registered;
@@ -184,6 +190,13 @@ public sealed partial class Vfs
         }
     }
 
+    /// <summary>A handle of a file just created opens: <see cref="IMetaStore.Create"/> recorded the reference.</summary>
+    private void CountOpen(long inode)
+    {
+        if (OpenReferenceSession == 0) return;
+        lock (_sessionOpens) _sessionOpens[inode] = _sessionOpens.GetValueOrDefault(inode) + 1;
+    }
+
     /// <summary>
     /// A handle of <paramref name="inode"/> closed. The reference of a file closed here for good
     /// leaves the metadata at the next heartbeat (one write for many closes, none for a file
@@ -191,7 +204,7 @@ public sealed partial class Vfs
     /// </summary>
     private void RecordClose(long inode)
     {
-        if (SessionId == 0) return;
+        if (OpenReferenceSession == 0) return;
         lock (_sessionOpens) _sessionOpens[inode]--;
     }
 
