@@ -20,7 +20,8 @@ internal readonly record struct Block(StagedBlock? Staged, string? Cap, long Len
 /// block (staged blocks frozen), size and times. Its journal entry on local disk
 /// (<c>staging/INODE.commit</c>) records the same, so that a mount killed before the commit
 /// landed commits exactly this version at its next start — including a truncation, which the
-/// staged blocks alone cannot tell.
+/// staged blocks alone cannot tell. A version committed before its close returns needs no
+/// entry until its commit fails (<see cref="MakeDurable"/> writes one then).
 /// </summary>
 internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block> blocks, long size, long mtime, long ctime)
 {
@@ -35,6 +36,9 @@ internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block>
     public long Mtime => mtime;
 
     public long Ctime => ctime;
+
+    /// <summary>Its journal entry has been written.</summary>
+    public bool Journaled { get; private set; }
 
     public IEnumerable<StagedBlock> StagedBlocks => blocks.Values.Where(b => b.Staged is not null).Select(b => b.Staged!);
 
@@ -73,12 +77,18 @@ internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block>
         }
         File.Move(temporary, path, overwrite: true);
         if (durable) _ = Posix.SyncDirectory(System.IO.Path.GetDirectoryName(path)!);
+        Journaled = true;
     }
 
-    /// <summary>Makes an entry written without <c>durable</c>, and the blocks it names, survive a power loss.</summary>
+    /// <summary>Makes the version's journal entry (written now if it was not) and the blocks it names survive a power loss.</summary>
     public void MakeDurable(string path)
     {
         foreach (var staged in StagedBlocks) staged.Flush();
+        if (!Journaled)
+        {
+            WriteJournal(path, durable: true);
+            return;
+        }
         using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
             RandomAccess.FlushToDisk(handle);
         _ = Posix.SyncDirectory(System.IO.Path.GetDirectoryName(path)!);
@@ -116,7 +126,7 @@ internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block>
                 throw new InvalidDataException($"{path}: unreadable line \"{line}\"");
             }
         }
-        return new SealedVersion(inode, blocks, size, mtime, ctime);
+        return new SealedVersion(inode, blocks, size, mtime, ctime) { Journaled = true };
 
         long Number(string text) => long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             ? n : throw new InvalidDataException($"{path}: \"{text}\" is not a number");

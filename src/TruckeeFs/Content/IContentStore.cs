@@ -15,6 +15,13 @@ public interface IContentStore : IAsyncDisposable
     string Description { get; }
 
     /// <summary>
+    /// Whether storing an object is a local disk operation taking microseconds: then there is no
+    /// latency to hide, and a close commits what it sealed before it returns instead of leaving
+    /// it to the background upload queue.
+    /// </summary>
+    bool IsLocal { get; }
+
+    /// <summary>
     /// Stores the whole contents of the local file at <paramref name="path"/> as a new immutable
     /// object and returns its cap. Idempotent: storing the same bytes twice may return the same
     /// cap. The caller must not change the file during the call; afterwards the caller may delete

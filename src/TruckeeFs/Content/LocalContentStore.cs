@@ -22,6 +22,8 @@ public sealed class LocalContentStore : IContentStore
 
     public string Description => $"local {_root}";
 
+    public bool IsLocal => true;
+
     // Local file I/O completes in microseconds: the calls below run synchronously on the
     // caller's thread instead of hopping through the thread pool.
     public ValueTask<string> PutAsync(string path, CancellationToken cancellationToken = default)

@@ -22,13 +22,13 @@ public sealed partial class Vfs
     public int Create(RequestContext context, long parent, ReadOnlySpan<byte> name, long mode, int flags, out Inode entry, out ulong handle)
     {
         handle = 0;
-        var status = CreateNode(parent, name, new NewNode(FileModes.Regular | (mode & FileModes.PermissionMask), context.Uid, context.Gid), out entry);
+        var status = CreateNode(parent, name, new NewNode(FileModes.Regular | (mode & FileModes.PermissionMask), context.Uid, context.Gid), out entry,
+            openedBy: OpenReferenceSession);
         // Another mount created the name since the kernel looked it up here: without O_EXCL,
         // open(2) opens what is there.
         if (status == Errno.EEXIST && (flags & OpenFlags.Exclusive) == 0) return OpenExisting(context, parent, name, flags, out entry, out handle);
         if (status != 0) return status;
-        status = RecordOpen(entry.Id);
-        if (status != 0) return status;
+        CountOpen(entry.Id);
         handle = OpenHandle(entry, flags, isNew: true);
         lock (_liveLock)
         {
@@ -248,9 +248,14 @@ public sealed partial class Vfs
         }
     }
 
-    /// <summary>Seals the file's newest version and queues its commit; commits at once if other mounts could not be told.</summary>
+    /// <summary>
+    /// Seals the file's newest version and queues its commit; commits at once if other mounts
+    /// could not be told, or if the content store is local (the queue exists to hide a remote
+    /// store's latency; a local one has none, and committing at once spares the journal entry).
+    /// </summary>
     private async ValueTask<int> CloseVersionAsync(FileContent content, bool durable)
     {
+        if (_content.Store.IsLocal) return await CommitNowAsync(content, durable).ConfigureAwait(false);
         SealOutcome outcome;
         try
         {
@@ -280,22 +285,42 @@ public sealed partial class Vfs
         }
     }
 
-    /// <summary>Seals the file's newest version and commits it before returning (fsync, copy_file_range, an explicit mtime).</summary>
+    /// <summary>
+    /// Seals the file's newest version and commits it before returning (fsync, copy_file_range,
+    /// an explicit mtime, any close on a local store). On a local store the version goes
+    /// unjournaled, as the caller waits for its commit.
+    /// </summary>
     private async ValueTask<int> CommitNowAsync(FileContent content, bool durable)
     {
         try
         {
-            var outcome = await content.SealAsync(durable).ConfigureAwait(false);
+            var outcome = await content.SealAsync(durable, committingNow: _content.Store.IsLocal).ConfigureAwait(false);
             if (outcome == SealOutcome.Clean) return 0;
             return await CommitSealedAsync(content).ConfigureAwait(false);
         }
         catch (Exception e) when (e is Content.ContentStoreException or IOException or MetaStoreException)
         {
-            // The version stays sealed and staged on disk; the upload queue retries it.
             Log.CommitFailed(_log, e);
-            _uploads.Enqueue(content);
+            await KeepForRetryAsync(content).ConfigureAwait(false);
             return Errno.EIO;
         }
+    }
+
+    /// <summary>
+    /// A commit failed: the version stays sealed and staged on disk, journaled and durable, other
+    /// mounts are told it is pending, and the upload queue retries it.
+    /// </summary>
+    private async ValueTask KeepForRetryAsync(FileContent content)
+    {
+        try
+        {
+            if (await content.SealAsync(durable: true).ConfigureAwait(false) == SealOutcome.Unmarked) Log.MarkFailed(_log, content.Inode);
+        }
+        catch (IOException e)
+        {
+            Log.SealFailed(_log, content.Inode, e);
+        }
+        _uploads.Enqueue(content);
     }
 
     /// <summary>

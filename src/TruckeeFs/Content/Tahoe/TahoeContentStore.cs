@@ -23,6 +23,8 @@ public sealed class TahoeContentStore : IContentStore
     /// <inheritdoc />
     public string Description => $"tahoe {_client.GatewayUrl}";
 
+    public bool IsLocal => false;
+
     /// <inheritdoc />
     public async ValueTask<string> PutAsync(string path, CancellationToken cancellationToken = default) =>
         await _client.UploadImmutableAsync(path, cancellationToken).ConfigureAwait(false);
