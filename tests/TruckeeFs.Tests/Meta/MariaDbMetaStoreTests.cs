@@ -51,6 +51,13 @@ public sealed class MariaDbMetaStoreTests : MetaStoreConformance
     }
 
     [Fact]
+    public void A_server_database_is_shared()
+    {
+        using var store = Open(Options());
+        Assert.True(store.IsShared);
+    }
+
+    [Fact]
     public void A_transaction_a_frozen_client_leaves_idle_is_aborted_and_frees_its_row_locks()
     {
         using (Open(Options()))

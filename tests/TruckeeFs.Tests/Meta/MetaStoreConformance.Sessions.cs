@@ -51,6 +51,26 @@ public abstract partial class MetaStoreConformance
     }
 
     [Fact]
+    public void A_create_for_a_session_records_its_open_reference_in_the_same_transaction()
+    {
+        var session = Store.OpenSession(new SessionInfo("h", 1, "/m", Tick(), ""));
+        Assert.Equal(0, Store.Create(Root, N("made-open"), new NewNode(FileModes.Regular | 0x1A4, 0, 0), Tick(), out var created, openedBy: session));
+        Assert.Equal(0, Store.Unlink(Root, N("made-open"), Tick(), out _));
+
+        Assert.Equal(Errno.EBUSY, Store.DeleteInode(created.Id, out _));
+        Assert.True(Store.RemoveSession(session, out var released));
+        Assert.Equal([created.Id], released);
+        Assert.Equal(0, Store.DeleteInode(created.Id, out _));
+
+        // A create that fails records nothing.
+        var other = Store.OpenSession(new SessionInfo("h", 2, "/m", Tick(), ""));
+        Assert.Equal(0, Store.Create(Root, N("taken"), new NewNode(FileModes.Regular | 0x1A4, 0, 0), Tick(), out _));
+        Assert.Equal(Errno.EEXIST, Store.Create(Root, N("taken"), new NewNode(FileModes.Regular | 0x1A4, 0, 0), Tick(), out _, openedBy: other));
+        Assert.True(Store.RemoveSession(other, out var none));
+        Assert.Empty(none);
+    }
+
+    [Fact]
     public void Posix_locks_of_one_owner_split_merge_and_conflict_only_with_other_owners()
     {
         var file = NewFile("ranges");

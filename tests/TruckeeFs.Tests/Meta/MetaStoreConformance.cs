@@ -416,6 +416,13 @@ public sealed class SqliteMetaStoreTests : MetaStoreConformance
 
     protected override IMetaStore CreateStore(long now) => new SqlMetaStore(new SqliteDialect(Path.Combine(_directory, "m.db")), now, 0, 0);
 
+    [Fact]
+    public void The_embedded_database_is_not_shared()
+    {
+        using var store = CreateStore(1);
+        Assert.False(store.IsShared);
+    }
+
     protected override object? ExecuteDirectly(string sql)
     {
         using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_directory, "m.db")};Pooling=False");

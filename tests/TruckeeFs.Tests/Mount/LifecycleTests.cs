@@ -67,6 +67,28 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public async Task On_the_local_store_a_close_commits_before_it_returns_and_a_kill_right_after_loses_nothing()
+    {
+        using var data = TempDirectory.Create("close-data");
+        using var cache = TempDirectory.Create("close-cache");
+        var options = new TruckeeFsMountOptions { DataDir = data.Path, CacheDir = cache.Path, ExtraArgs = ["--block-size", "64k"] };
+        var files = Enumerable.Range(0, 10).ToDictionary(i => $"f{i}", i => RandomNumberGenerator.GetBytes(1 + i * 50_000));
+        await using (var mount = await TruckeeFsMount.StartAsync(options))
+        {
+            foreach (var (name, bytes) in files)
+            {
+                File.WriteAllBytes($"{mount.Path}/{name}", bytes);
+                // Nothing waits for a background upload: no journal entry, no staged block.
+                Assert.Empty(Directory.EnumerateFiles(Path.Combine(cache.Path, "staging")));
+            }
+            mount.Kill();
+        }
+        await using var again = await TruckeeFsMount.StartAsync(options);
+        foreach (var (name, bytes) in files) Assert.Equal(bytes, File.ReadAllBytes($"{again.Path}/{name}"));
+        Assert.Equal(0, await again.UnmountAsync());
+    }
+
+    [Fact]
     public void A_missing_mount_point_is_a_clear_error()
     {
         var (status, output) = RunCli("mount", "/nonexistent/truckeefs-mountpoint");
