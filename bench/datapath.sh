@@ -15,7 +15,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 case ${1:-} in -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
-command -v fusermount3 >/dev/null || bash "$repo/scripts/install-packages.sh" fuse3
+bash "$repo/scripts/install-packages.sh" fuse3 libsqlite3-0
 echo "[datapath] building (Release)" >&2
 dotnet build "$repo/TruckeeFs.sln" -c Release --nologo -v quiet >&2
 dotnet build "$repo/bench/DataPath" -c Release --nologo -v quiet >&2

@@ -49,11 +49,8 @@ wants() { [[ ",$targets," == *",$1,"* ]]; }
 
 log() { echo "[bench] $*" >&2; }
 
-# A fresh machine may lack the FUSE tools; the project's scripts install what they need.
-if ! command -v fusermount3 >/dev/null || { wants bindfs && ! command -v bindfs >/dev/null; }; then
-  log "installing bindfs and fuse3"
-  apt-get install -y bindfs fuse3 >/dev/null || { apt-get update >/dev/null && apt-get install -y bindfs fuse3 >/dev/null; }
-fi
+# A fresh machine may lack the FUSE tools and the SQLite library.
+bash "$repo/scripts/install-packages.sh" fuse3 libsqlite3-0 bindfs
 
 work=$(mktemp -d "$workdir/truckeefs-bench.XXXXXX")
 samples=$work/samples.jsonl

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mountpoint=${1:-/mnt/truckeefs}
 shift || true
-bash scripts/install-packages.sh fuse3
+bash scripts/install-packages.sh fuse3 libsqlite3-0
 dotnet publish src/TruckeeFs.Cli -c Release -o artifacts/truckeefs --nologo -v quiet
 mkdir -p "$mountpoint"
 exec artifacts/truckeefs/truckeefs mount "$mountpoint" "$@"

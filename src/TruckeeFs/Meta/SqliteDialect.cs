@@ -19,7 +19,7 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
 
     public SqliteDialect(string path)
     {
-        SQLitePCL.Batteries_V2.Init();
+        SqliteLibrary.EnsureLoaded();
         _endTurn = _ => _turn.Exit();
         _path = Path.GetFullPath(path);
         var connectionString = new SqliteConnectionStringBuilder
@@ -41,12 +41,25 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
         }
         _connection = new StatementCachingConnection(connectionString);
         _connection.Open();
-        using var command = _connection.CreateCommand();
+        // A new database gets small pages: a metadata transaction changes a few rows in several
+        // tables and indexes, and each changed page is written whole to the WAL (1 KiB pages
+        // cost a quarter less CPU per create than 4 KiB ones, measured). An existing database
+        // keeps the size it was created with.
+        Execute("PRAGMA page_size=1024;");
         // WAL with synchronous=NORMAL is durable against crashes of the mount process; only a
         // power loss can drop the last transactions (fsync checkpoints them), never corrupt the
         // file. Exclusive locking mode keeps the WAL index in process memory: no shared-memory locking.
+        Execute("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
         // Checkpoints fsync; a larger WAL between them (up to 32 MiB) makes them rarer.
-        command.CommandText = "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=8192;";
+        using var pageSize = _connection.CreateCommand();
+        pageSize.CommandText = "PRAGMA page_size;";
+        Execute($"PRAGMA wal_autocheckpoint={(32 << 20) / Convert.ToInt64(pageSize.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture)};");
+    }
+
+    private void Execute(string pragmas)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = pragmas;
         command.ExecuteNonQuery();
     }
 

@@ -115,11 +115,11 @@ internal sealed class StatementCachingConnection(string connectionString) : Sqli
 
         public override void Prepare() => Command.Prepare();
 
-        public override int ExecuteNonQuery() => Command.ExecuteNonQuery();
+        public override int ExecuteNonQuery() => Bound.ExecuteNonQuery();
 
-        public override object? ExecuteScalar() => Command.ExecuteScalar();
+        public override object? ExecuteScalar() => Bound.ExecuteScalar();
 
-        protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior) => Command.ExecuteReader(behavior);
+        protected override DbDataReader ExecuteDbDataReader(CommandBehavior behavior) => Bound.ExecuteReader(behavior);
 
         protected override DbParameter CreateDbParameter() => new SqliteParameter();
 
@@ -139,6 +139,24 @@ internal sealed class StatementCachingConnection(string connectionString) : Sqli
                     _command.CommandTimeout = CommandTimeout;
                 }
                 return _command;
+            }
+        }
+
+        /// <summary>
+        /// The command with its parameters named as the SQL names them: Dapper leaves out the
+        /// '@', and Microsoft.Data.Sqlite then looks each one up under every prefix it knows, at
+        /// every run.
+        /// </summary>
+        private SqliteCommand Bound
+        {
+            get
+            {
+                var command = Command;
+                foreach (SqliteParameter parameter in command.Parameters)
+                {
+                    if (parameter.ParameterName is [not ('@' or '$' or ':'), ..] name) parameter.ParameterName = "@" + name;
+                }
+                return command;
             }
         }
 

@@ -423,8 +423,44 @@ public sealed class SqliteMetaStoreTests : MetaStoreConformance
         Assert.False(store.IsShared);
     }
 
+    [Fact]
+    public void The_embedded_database_runs_on_the_system_sqlite_library()
+    {
+        using var store = CreateStore(1);
+        var maps = File.ReadAllText("/proc/self/maps");
+        Assert.Contains("libsqlite3.so", maps, StringComparison.Ordinal);
+        Assert.DoesNotContain("libe_sqlite3", maps, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_new_database_gets_small_pages_and_an_existing_one_keeps_its_own()
+    {
+        using (CreateStore(1))
+        {
+        }
+        Assert.Equal(1024L, ExecuteDirectly("PRAGMA page_size"));
+
+        var older = Path.Combine(_directory, "older.db");
+        SqliteLibrary.EnsureLoaded();
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={older};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE made_before (x INTEGER);";
+            command.ExecuteNonQuery();
+        }
+        using (var store = new SqlMetaStore(new SqliteDialect(older), 1, 0, 0))
+            Assert.Equal(0, store.Create(Schema.RootInode, "f"u8.ToArray(), new NewNode(FileModes.Regular | 0x1A4, 0, 0), 2, out _));
+        using var check = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={older};Pooling=False");
+        check.Open();
+        using var pageSize = check.CreateCommand();
+        pageSize.CommandText = "PRAGMA page_size";
+        Assert.Equal(4096L, pageSize.ExecuteScalar());
+    }
+
     protected override object? ExecuteDirectly(string sql)
     {
+        SqliteLibrary.EnsureLoaded();
         using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_directory, "m.db")};Pooling=False");
         connection.Open();
         using var command = connection.CreateCommand();

@@ -11,7 +11,7 @@ public sealed class StatementCachingConnectionTests : IDisposable
 
     public StatementCachingConnectionTests()
     {
-        SQLitePCL.Batteries_V2.Init();
+        SqliteLibrary.EnsureLoaded();
         _connection = new StatementCachingConnection($"Data Source={Path.Combine(_directory, "t.db")};Pooling=False");
         _connection.Open();
         _connection.Execute("CREATE TABLE t (id INTEGER PRIMARY KEY, value TEXT NOT NULL)");

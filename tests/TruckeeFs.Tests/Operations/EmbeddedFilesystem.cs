@@ -44,6 +44,7 @@ internal sealed class EmbeddedFilesystem : IAsyncDisposable
     /// <summary>Runs <paramref name="sql"/> on the metadata database (while nothing has it mounted).</summary>
     public long Sql(string sql, params (string Name, object Value)[] parameters)
     {
+        TruckeeFs.Meta.SqliteLibrary.EnsureLoaded();
         using var connection = new SqliteConnection($"Data Source={Path.Combine(DataDir, "metadata.db")};Pooling=False");
         connection.Open();
         using var command = connection.CreateCommand();

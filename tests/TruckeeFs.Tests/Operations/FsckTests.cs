@@ -165,6 +165,7 @@ public sealed class FsckTests
 
     private static object Scalar(EmbeddedFilesystem fs, string sql, long inode)
     {
+        TruckeeFs.Meta.SqliteLibrary.EnsureLoaded();
         using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(fs.DataDir, "metadata.db")};Pooling=False");
         connection.Open();
         using var command = connection.CreateCommand();
