@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using TruckeeFs.Content;
 using TruckeeFs.Content.Tahoe;
 using TruckeeFs.Meta;
+using TruckeeFs.Testing.Posix;
 using TruckeeFs.Testing.Tahoe;
 using TruckeeFs.Tests.Tahoe;
 
@@ -193,6 +194,33 @@ public sealed class TahoeTreeMirrorTests : IAsyncLifetime
         // Calls after disposal are not applied, and flushing does not wait for them.
         mirror.DirectoryCreated(TreePath.Of("late"));
         await mirror.FlushAsync().WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task The_marker_is_removed_only_by_a_stop_with_every_update_applied()
+    {
+        using var cache = TempDirectory.Create("mirror-marker");
+        var marker = Path.Combine(cache.Path, "mirror.dirty");
+        var clean = new TahoeTreeMirror(_client, _root, NullLogger.Instance, uncleanStopMarker: marker);
+        Assert.False(clean.NeedsResync);
+        Assert.True(File.Exists(marker));
+        clean.DirectoryCreated(TreePath.Of("d"));
+        await clean.DisposeAsync();
+        Assert.False(File.Exists(marker));
+
+        // An update the gateway refuses (a name under a file) leaves the tree differing.
+        var refused = new TahoeTreeMirror(_client, _root, NullLogger.Instance, uncleanStopMarker: marker);
+        var f = Block(0, "file f");
+        refused.FileWritten(TreePath.Of("f"), f.Length, [f]);
+        refused.FileWritten(TreePath.Of("f", "g"), f.Length, [f]);
+        await refused.DisposeAsync();
+        Assert.Equal(1, refused.Dropped);
+        Assert.True(File.Exists(marker));
+
+        // Until a resync, every mirror on that cache directory says it needs one.
+        await using (var unsynced = new TahoeTreeMirror(_client, _root, NullLogger.Instance, uncleanStopMarker: marker))
+            Assert.True(unsynced.NeedsResync);
+        Assert.True(File.Exists(marker));
     }
 
     private static BlockRef Block(long index, string contents)
