@@ -10,13 +10,15 @@ using TruckeeFs.Tests.Tahoe;
 namespace TruckeeFs.Tests.Production;
 
 /// <summary>
-/// <see cref="TahoeTreeMirror"/>: sequences of calls, then the tree the gateway holds under the
-/// rootcap, read back with <see cref="TahoeClient.ListAsync"/> (against a real gateway when
-/// TRUCKEEFS_TEST_TAHOE_URL is set).
+/// <see cref="TahoeTreeMirror"/>: sequences of calls, or a resync from metadata in the embedded
+/// store, then the tree the gateway holds under the rootcap, read back with
+/// <see cref="TahoeClient.ListAsync"/> (against a real gateway when TRUCKEEFS_TEST_TAHOE_URL is set).
 /// </summary>
-public sealed class TahoeTreeMirrorTests : IAsyncLifetime
+public sealed partial class TahoeTreeMirrorTests : IAsyncLifetime
 {
     private readonly TahoeGatewayUnderTest _gateway = new();
+    private readonly TempDirectory _directory = TempDirectory.Create("tree-mirror");
+    private SqlMetaStore _meta = null!;
     private TahoeClient _client = null!;
     private string _root = null!;
     private TahoeTreeMirror _mirror = null!;
@@ -24,6 +26,7 @@ public sealed class TahoeTreeMirrorTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await _gateway.InitializeAsync();
+        _meta = new SqlMetaStore(new SqliteDialect(Path.Combine(_directory.Path, "metadata.db")), 1, 0, 0);
         _client = new TahoeClient(new TahoeOptions { TahoeUrl = _gateway.Url, NetTimeout = TimeSpan.FromSeconds(10) });
         _root = await _client.CreateDirectoryAsync();
         _mirror = new TahoeTreeMirror(_client, _root, NullLogger.Instance);
@@ -34,6 +37,8 @@ public sealed class TahoeTreeMirrorTests : IAsyncLifetime
         await _mirror.DisposeAsync();
         _client.Dispose();
         await _gateway.DisposeAsync();
+        _meta.Dispose();
+        _directory.Dispose();
     }
 
     [Fact]

@@ -1,44 +1,14 @@
 using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
 using TruckeeFs.Content;
 using TruckeeFs.Content.Tahoe;
 using TruckeeFs.Meta;
-using TruckeeFs.Testing.Posix;
-using TruckeeFs.Tests.Tahoe;
 
 namespace TruckeeFs.Tests.Production;
 
-/// <summary>
-/// <see cref="TahoeTreeMirror.ResyncAsync"/> on its own: metadata in the embedded store, the
-/// tree under a fresh rootcap (on a real gateway when TRUCKEEFS_TEST_TAHOE_URL is set).
-/// </summary>
-public sealed class TahoeTreeResyncTests : IAsyncLifetime
+/// <summary><see cref="TahoeTreeMirror.ResyncAsync"/> on its own: metadata in the embedded store, an empty or damaged tree.</summary>
+public sealed partial class TahoeTreeMirrorTests
 {
-    private const int Block = 64 << 10;
-    private readonly TempDirectory _directory = TempDirectory.Create("tree-resync");
-    private readonly TahoeGatewayUnderTest _gateway = new();
-    private SqlMetaStore _meta = null!;
-    private TahoeClient _client = null!;
-    private string _root = null!;
-    private TahoeTreeMirror _mirror = null!;
-
-    public async Task InitializeAsync()
-    {
-        await _gateway.InitializeAsync();
-        _meta = new SqlMetaStore(new SqliteDialect(Path.Combine(_directory.Path, "metadata.db")), 1, 0, 0);
-        _client = new TahoeClient(new TahoeOptions { TahoeUrl = _gateway.Url, NetTimeout = TimeSpan.FromSeconds(10) });
-        _root = await _client.CreateDirectoryAsync();
-        _mirror = new TahoeTreeMirror(_client, _root, NullLogger.Instance);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _mirror.DisposeAsync();
-        _client.Dispose();
-        await _gateway.DisposeAsync();
-        _meta.Dispose();
-        _directory.Dispose();
-    }
+    private const int BlockSize = 64 << 10;
 
     [Fact]
     public async Task An_empty_mirror_is_filled_as_the_mirror_writes_it_and_a_second_resync_finds_nothing()
@@ -55,8 +25,8 @@ public sealed class TahoeTreeResyncTests : IAsyncLifetime
         var oneCap = TahoeCaps.LiteralCap("one block"u8);
         Commit(one, 9, new BlockRef(0, oneCap, 9));
         // Blocks 0 and 2: block 1 is a hole.
-        BlockRef[] blocks = [new(0, TahoeCaps.LiteralCap("block zero"u8), Block), new(2, TahoeCaps.LiteralCap("block two"u8), 9)];
-        Commit(sparse, 2 * Block + 9, blocks);
+        BlockRef[] blocks = [new(0, TahoeCaps.LiteralCap("block zero"u8), BlockSize), new(2, TahoeCaps.LiteralCap("block two"u8), 9)];
+        Commit(sparse, 2 * BlockSize + 9, blocks);
 
         var report = await _mirror.ResyncAsync(_meta, repair: true);
         Assert.True(report.InStep);
@@ -75,7 +45,7 @@ public sealed class TahoeTreeResyncTests : IAsyncLifetime
             ["one"] = oneCap,
             [TahoeTreeMirror.EncodeName(bytes)] = "dir",
         };
-        Assert.Equal(expected, await TahoeTreeMirrorTests.Tree(_client, _root));
+        Assert.Equal(expected, await Tree(_client, _root));
         Assert.Equal(1, report.DirectoriesListed);
 
         // Each directory is listed once: the root, the three directories and the block directory.
@@ -83,7 +53,7 @@ public sealed class TahoeTreeResyncTests : IAsyncLifetime
         Assert.Empty(again.Differences);
         Assert.Equal(5, again.DirectoriesListed);
         Assert.Equal(6, again.EntriesChecked);
-        Assert.Equal(expected, await TahoeTreeMirrorTests.Tree(_client, _root));
+        Assert.Equal(expected, await Tree(_client, _root));
         Assert.Empty((await _mirror.ResyncAsync(_meta, repair: false)).Differences);
     }
 
@@ -96,18 +66,18 @@ public sealed class TahoeTreeResyncTests : IAsyncLifetime
         var readOnly = (await _client.ListAsync(await _client.CreateDirectoryAsync())).ReadCap;
         await _client.LinkAsync(_root, "ro", readOnly);
         await _client.LinkAsync(_root, "dir", TahoeCaps.LiteralCap("not a directory"u8));
-        var before = await TahoeTreeMirrorTests.Tree(_client, _root);
+        var before = await Tree(_client, _root);
 
         var dry = await _mirror.ResyncAsync(_meta, repair: false);
         Assert.Equal(["missing /dir/inside", "wrong /dir", "wrong /ro"], dry.Differences.Select(d => $"{d.Kind} {d.Path}").Order(StringComparer.Ordinal));
         Assert.Equal(dry.Differences, dry.Remaining);
         Assert.False(dry.InStep);
-        Assert.Equal(before, await TahoeTreeMirrorTests.Tree(_client, _root));
+        Assert.Equal(before, await Tree(_client, _root));
 
         var repaired = await _mirror.ResyncAsync(_meta, repair: true);
         Assert.Equal(dry.Differences, repaired.Differences);
         Assert.True(repaired.InStep);
-        Assert.Equal(new Dictionary<string, string> { ["dir"] = "dir", ["dir/inside"] = "dir", ["ro"] = "dir" }, await TahoeTreeMirrorTests.Tree(_client, _root));
+        Assert.Equal(new Dictionary<string, string> { ["dir"] = "dir", ["dir/inside"] = "dir", ["ro"] = "dir" }, await Tree(_client, _root));
         Assert.NotNull((await _client.ListAsync(_root)).Children["ro"].WriteCap);
     }
 
