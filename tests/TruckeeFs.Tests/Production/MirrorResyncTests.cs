@@ -30,6 +30,7 @@ public sealed class MirrorResyncTests(ITestOutputHelper output) : IAsyncLifetime
         using var cache = TempDirectory.Create("mirror-cache");
         var options = MirrorOptions(cache.Path);
         var marker = Path.Combine(cache.Path, Backends.MirrorMarkerName);
+        SortedDictionary<string, byte[]?> filesystem;
         await using (var mount = await TruckeeFsMount.StartAsync(options))
         {
             Assert.True(File.Exists(marker), "a running MIRROR mount keeps its marker");
@@ -51,18 +52,21 @@ public sealed class MirrorResyncTests(ITestOutputHelper output) : IAsyncLifetime
             File.Move($"{root}/docs/big.bin", $"{root}/big.bin");
             Assert.Equal(0, Sys.Symlink("big.bin", $"{root}/link"));
             await File.WriteAllTextAsync($"{root}/docs/kept.txt", "a new file under an old name");
+            filesystem = MirroredTree.FromMount(root);
             mount.Kill();
         }
         _fs.Gateway.Faults.Clear();
         Assert.True(File.Exists(marker), "a killed mount leaves its marker");
+        var lost = await DifferencesAsync(filesystem);
+        Assert.True(lost.Count > 0, "the kill lost no queued mirror update");
+        output.WriteLine($"{lost.Count} differences after the kill: {string.Join("; ", lost)}");
 
         await using (var again = await TruckeeFsMount.StartAsync(options))
         {
-            var filesystem = MirroredTree.FromMount(again.Path);
-            var lost = await DifferencesAsync(filesystem);
-            Assert.True(lost.Count == 0, string.Join(Environment.NewLine, lost));
+            Assert.Equal(filesystem, MirroredTree.FromMount(again.Path));
+            var left = await DifferencesAsync(filesystem);
+            Assert.True(left.Count == 0, string.Join(Environment.NewLine, left));
             Assert.Contains("resynchronising the tree mirror", await again.OutputContainingAsync("tree mirror resynchronised"), StringComparison.Ordinal);
-            output.WriteLine(again.Output);
             Assert.Equal(0, await again.UnmountAsync());
         }
         Assert.False(File.Exists(marker), "a clean unmount with every update applied removes the marker");
