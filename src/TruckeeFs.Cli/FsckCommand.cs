@@ -15,9 +15,6 @@ internal static class FsckCommand
     public const int ProblemsLeft = 4;
     public const int OperationalError = 8;
 
-    /// <summary>A session whose heartbeat is younger than this is a host that may still have the filesystem mounted.</summary>
-    private static readonly TimeSpan LiveHeartbeat = TimeSpan.FromMinutes(5);
-
     public static int Run(string? configFile, IReadOnlyDictionary<string, string> flags, bool repair, bool json) =>
         Verb.Run(configFile, flags, async configuration =>
         {
@@ -28,20 +25,8 @@ internal static class FsckCommand
                 return OperationalError;
             }
             await using var backends = await Backends.OpenAsync(configuration, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).ConfigureAwait(false);
-            if (repair && MountStatus.OnThisHost().FirstOrDefault(m => m.IsRunning && m.Metadata == backends.Meta.Description) is { } mounted)
-            {
-                Console.Error.WriteLine($"truckeefs: {mounted.Mountpoint} has this filesystem mounted (pid {mounted.Pid}); unmount it before repairing (truckeefs umount {mounted.Mountpoint})");
-                return OperationalError;
-            }
             // Another host's mount may hold unlinked files open and stage changes this check cannot see.
-            var now = (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
-            var live = repair ? backends.Meta.Sessions().Where(s => now - s.Heartbeat < LiveHeartbeat.Ticks * 100).ToList() : [];
-            if (live.Count > 0)
-            {
-                Console.Error.WriteLine($"truckeefs: {string.Join(", ", live.Select(s => $"{s.Host} (pid {s.Pid} at {s.Mountpoint})"))} " +
-                    $"mounted this filesystem less than {LiveHeartbeat.TotalMinutes:0} minutes ago; unmount it everywhere before repairing");
-                return OperationalError;
-            }
+            if (repair && Verb.MountedAnywhere(backends, "repairing")) return OperationalError;
             var check = new FilesystemCheck(backends.Meta, backends.Content, Verb.TerminalProgress());
             var report = await check.RunAsync(repair).ConfigureAwait(false);
             var status = report.Clean ? 0 : report.Remaining.Count > 0 ? ProblemsLeft : Repaired;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using TruckeeFs.Config;
@@ -69,7 +70,7 @@ internal static partial class MountCommand
         ThreadPool.GetMinThreads(out var workers, out var completionPorts);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(completionPorts, 64));
 
-        var backends = Backends.OpenAsync(configuration, loggers.CreateLogger("Mirror")).GetAwaiter().GetResult();
+        var backends = Backends.OpenAsync(configuration, loggers.CreateLogger("Mirror"), mounting: true).GetAwaiter().GetResult();
         try
         {
             if (backends.UsesDataDirectory) Console.Error.WriteLine($"truckeefs: state in {backends.DataDirectory}");
@@ -82,6 +83,8 @@ internal static partial class MountCommand
                 // Every backend's line, not just the first failure.
                 if (!results.Select(result => Passed(result, log)).ToList().TrueForAll(passed => passed)) return Program.Failure;
             }
+            // Before anything can queue a mirror update: those would meet a tree already ahead of them.
+            if (backends.Mirror.NeedsResync) ResyncMirror(backends, log);
             var vfs = new VfsEngine(backends.Meta, backends.Content, backends.Coordinator, backends.Mirror, backends.Options, loggers.CreateLogger("Vfs"));
             vfs.RecoverAsync().GetAwaiter().GetResult();
 
@@ -165,6 +168,29 @@ internal static partial class MountCommand
         return null;
     }
 
+    /// <summary>
+    /// The last mount with this cache directory stopped with tree mirror updates not applied:
+    /// brings the Tahoe tree back into agreement before serving. A failure is reported and the
+    /// mount goes on; the marker stays, so the next mount tries again.
+    /// </summary>
+    private static void ResyncMirror(Backends backends, ILogger log)
+    {
+        Console.Error.WriteLine("truckeefs: the last mount with this cache directory stopped with tree mirror updates not applied: resynchronising the tree mirror under the rootcap");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            var report = backends.Mirror.ResyncAsync(backends.Meta, repair: true).GetAwaiter().GetResult();
+            foreach (var difference in report.Differences) Log.MirrorDifference(log, difference.Kind, difference.Path, difference.Detail);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"truckeefs: tree mirror resynchronised in {clock.Elapsed.TotalSeconds:0.0} s: {report.Differences.Count} differences, {report.Remaining.Count} left; " +
+                $"{report.DirectoriesListed} directories listed, {report.EntriesChecked} entries checked"));
+        }
+        catch (Exception e) when (e is Content.ContentStoreException or MetaStoreException)
+        {
+            Console.Error.WriteLine($"truckeefs: resynchronising the tree mirror failed, so it may differ from the filesystem until the next mount or `truckeefs resync`: {e.Message}");
+        }
+    }
+
     /// <summary>Reports a start-up self-test: a failure on standard error, a pass in the log (-v); true when it passed.</summary>
     private static bool Passed(SelfTestResult result, ILogger log)
     {
@@ -229,5 +255,8 @@ internal static partial class MountCommand
 
         [LoggerMessage(3005, LogLevel.Information, "self-test {Name} passed: {Detail}")]
         public static partial void SelfTestPassed(ILogger logger, string name, string detail);
+
+        [LoggerMessage(3006, LogLevel.Information, "tree mirror resync: {Kind} {Path}: {Detail}")]
+        public static partial void MirrorDifference(ILogger logger, string kind, string path, string detail);
     }
 }

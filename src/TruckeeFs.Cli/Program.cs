@@ -96,6 +96,21 @@ internal static class Program
         };
         root.Subcommands.Add(gc);
 
+        var dryRun = new Option<bool>("--dry-run") { Description = "Only compare and list the differences; change nothing (allowed while mounted)." };
+        var resync = new Command("resync", "MIRROR mode: bring the Tahoe directory tree under the rootcap into agreement with the filesystem's " +
+            "names and contents: add what is missing, replace what is wrong, remove what the filesystem does not have. Each directory is listed " +
+            "once and only what differs is changed; the metadata is only read. A mount does this by itself when the last mount with its cache " +
+            "directory stopped with tree updates not applied. Repair while it is not mounted anywhere. Exit status 0 in step, 1 differences " +
+            "repaired, 4 differences left, 8 a server failed, 2 bad configuration." + Examples(
+            "truckeefs resync -c /etc/truckee/env.yaml --dry-run",
+            "truckeefs resync -c /etc/truckee/env.yaml",
+            "truckeefs resync --dry-run --json | jq '.differences[].path'"))
+        {
+            dryRun,
+            json,
+        };
+        root.Subcommands.Add(resync);
+
         var unmountPoint = new Argument<string>("mountpoint") { Description = "The mount point to unmount." };
         var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the mount's process to commit its changes and exit.", DefaultValueFactory = _ => 600 };
         var umount = new Command("umount", "Flush the mount (syncfs), unmount it (fusermount3 -u), and wait until its process has committed and " +
@@ -106,7 +121,7 @@ internal static class Program
         };
         root.Subcommands.Add(umount);
 
-        foreach (var command in new[] { mount, init, selftest, status, fsck, gc })
+        foreach (var command in new[] { mount, init, selftest, status, fsck, gc, resync })
         {
             foreach (var option in keyOptions.Values) command.Options.Add(option);
         }
@@ -129,6 +144,7 @@ internal static class Program
         status.SetAction(result => StatusCommand.Run(result.GetValue(configFile), Flags(result), result.GetValue(json)));
         fsck.SetAction(result => FsckCommand.Run(result.GetValue(configFile), Flags(result), result.GetValue(repair), result.GetValue(json)));
         gc.SetAction(result => GcCommand.Run(result.GetValue(configFile), Flags(result), result.GetValue(delete), result.GetValue(minimumAge), result.GetValue(json)));
+        resync.SetAction(result => ResyncCommand.Run(result.GetValue(configFile), Flags(result), result.GetValue(dryRun), result.GetValue(json)));
         umount.SetAction(result => UmountCommand.Run(result.GetValue(unmountPoint)!, result.GetValue(timeout)));
         // `truckeefs -c file.yaml` mounts at the file's mount key, as the original did.
         foreach (var option in keyOptions.Values) root.Options.Add(option);

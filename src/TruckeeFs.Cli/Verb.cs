@@ -13,6 +13,9 @@ namespace TruckeeFs.Cli;
 /// <summary>What the operations verbs share: loading the configuration, failures as one line, JSON and progress output.</summary>
 internal static class Verb
 {
+    /// <summary>A session whose heartbeat is younger than this is a host that may still have the filesystem mounted.</summary>
+    private static readonly TimeSpan LiveHeartbeat = TimeSpan.FromMinutes(5);
+
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -40,6 +43,26 @@ internal static class Verb
             Console.Error.WriteLine($"truckeefs: {e.Message}");
             return failure;
         }
+    }
+
+    /// <summary>
+    /// Whether the filesystem may still be mounted somewhere: on this host, or by a session
+    /// whose heartbeat is younger than <see cref="LiveHeartbeat"/>. Says so on standard error,
+    /// naming the mounts and that they must be unmounted before <paramref name="doing"/>.
+    /// </summary>
+    public static bool MountedAnywhere(Backends backends, string doing)
+    {
+        if (MountStatus.OnThisHost().FirstOrDefault(m => m.IsRunning && m.Metadata == backends.Meta.Description) is { } mounted)
+        {
+            Console.Error.WriteLine($"truckeefs: {mounted.Mountpoint} has this filesystem mounted (pid {mounted.Pid}); unmount it before {doing} (truckeefs umount {mounted.Mountpoint})");
+            return true;
+        }
+        var now = (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
+        var live = backends.Meta.Sessions().Where(s => now - s.Heartbeat < LiveHeartbeat.Ticks * 100).ToList();
+        if (live.Count == 0) return false;
+        Console.Error.WriteLine($"truckeefs: {string.Join(", ", live.Select(s => $"{s.Host} (pid {s.Pid} at {s.Mountpoint})"))} " +
+            $"mounted this filesystem less than {LiveHeartbeat.TotalMinutes:0} minutes ago; unmount it everywhere before {doing}");
+        return true;
     }
 
     /// <summary>Failures of a server, a disk or the environment, as opposed to bugs.</summary>

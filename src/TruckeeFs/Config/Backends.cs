@@ -28,6 +28,9 @@ public sealed class Backends : IAsyncDisposable
         DataDirectory = dataDirectory;
     }
 
+    /// <summary>The tree mirror's marker in a mount's cache directory (see <see cref="TahoeTreeMirror"/>).</summary>
+    public const string MirrorMarkerName = "mirror.dirty";
+
     public IMetaStore Meta { get; }
     public IContentStore Content { get; }
     public ICoordinator Coordinator { get; }
@@ -64,8 +67,12 @@ public sealed class Backends : IAsyncDisposable
     /// <exception cref="ContentStoreException">The Tahoe gateway is unreachable or failed (the message names it).</exception>
     /// <param name="configuration">The merged configuration.</param>
     /// <param name="mirrorLog">Where the MIRROR-mode tree mirror reports failures.</param>
+    /// <param name="mounting">
+    /// For a mount: the tree mirror then keeps its marker in the cache directory and tells
+    /// (<see cref="ITreeMirror.NeedsResync"/>) whether the last mount with it stopped uncleanly.
+    /// </param>
     /// <param name="cancellationToken">Cancels connecting.</param>
-    public static async Task<Backends> OpenAsync(Configuration configuration, ILogger mirrorLog, CancellationToken cancellationToken = default)
+    public static async Task<Backends> OpenAsync(Configuration configuration, ILogger mirrorLog, bool mounting = false, CancellationToken cancellationToken = default)
     {
         var dataDirectory = Path.GetFullPath(configuration.GetPath(ConfigKeys.DataDir) ?? DefaultDataDirectory());
         var cacheDirectory = Path.GetFullPath(configuration.GetPath(ConfigKeys.CacheDir) ?? Path.Combine(dataDirectory, "cache"));
@@ -134,7 +141,8 @@ public sealed class Backends : IAsyncDisposable
             }
             if (resetRedis) await coordinator.ResetAsync(cancellationToken).ConfigureAwait(false);
             ITreeMirror mirror = mirrored
-                ? new TahoeTreeMirror(((TahoeContentStore)content).Client, tahoe!.RootCap!, mirrorLog, disposeTimeout: tahoe.NetTimeout * 3)
+                ? new TahoeTreeMirror(((TahoeContentStore)content).Client, tahoe!.RootCap!, mirrorLog, disposeTimeout: tahoe.NetTimeout * 3,
+                    uncleanStopMarker: mounting ? Path.Combine(cacheDirectory, MirrorMarkerName) : null)
                 : NullTreeMirror.Instance;
             var usesDataDirectory = !configuration.IsGiven(ConfigKeys.SqlHost) || tahoe is null;
             return new Backends(meta, content, coordinator, mirror, options, dataDirectory, usesDataDirectory);

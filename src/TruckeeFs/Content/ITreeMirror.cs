@@ -1,4 +1,5 @@
 using TruckeeFs.Meta;
+using TruckeeFs.Operations;
 
 namespace TruckeeFs.Content;
 
@@ -23,7 +24,8 @@ namespace TruckeeFs.Content;
 ///
 /// Errors: none are reported to the caller. Transient failures are retried with backoff for as
 /// long as the mirror runs; refusals (the tree in the store does not look as expected) are logged
-/// and the operation is dropped. The queue is in memory: a crash loses what was not yet applied.
+/// and the operation is dropped. The queue is in memory: a crash loses what was not yet applied,
+/// which <see cref="NeedsResync"/> then tells the next mount, and <see cref="ResyncAsync"/> repairs.
 /// </summary>
 public interface ITreeMirror : IAsyncDisposable
 {
@@ -54,6 +56,50 @@ public interface ITreeMirror : IAsyncDisposable
 
     /// <summary>Completes once everything queued before the call has been applied or given up.</summary>
     Task FlushAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// True when the tree in the store may differ from the metadata because the previous mount
+    /// with the same cache directory stopped without applying every update (it was killed,
+    /// crashed, gave up waiting for the store, or had updates refused). <see cref="ResyncAsync"/>
+    /// should then run before this mount changes anything; a resync that leaves nothing
+    /// differing clears it.
+    /// </summary>
+    bool NeedsResync { get; }
+
+    /// <summary>
+    /// Compares the tree in the store with the metadata's, directory by directory, and with
+    /// <paramref name="repair"/> changes the store's tree where they differ: adds what is
+    /// missing, replaces what is wrong, removes what the metadata does not have. Each directory
+    /// is listed once; what agrees is not touched; the metadata is only read.
+    ///
+    /// Call it while nothing is queued and nothing else calls the mirror (at mount before
+    /// serving, or on a mirror opened for this alone): updates applied after it would meet a
+    /// tree that is already ahead of them. Updates other mounts apply meanwhile may race with it.
+    /// </summary>
+    /// <exception cref="ContentStoreException">The store failed (nothing is lost: run it again).</exception>
+    /// <exception cref="MetaStoreException">The metadata database failed.</exception>
+    Task<MirrorResyncReport> ResyncAsync(IMetaStore meta, bool repair, Action<ProgressReport>? progress = null, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// One place where the mirror differed from the metadata, at <see cref="Path"/> in the
+/// filesystem. <see cref="Kind"/>: <c>missing</c> (the metadata has it, the mirror not),
+/// <c>wrong</c> (the mirror has something else under that name), <c>extra</c> (the mirror has a
+/// name the metadata does not).
+/// </summary>
+public sealed record MirrorDifference(string Kind, string Path, string Detail);
+
+/// <summary>
+/// What a resync found (<see cref="Differences"/>) and, when it repaired, could not repair
+/// (<see cref="Remaining"/>; without repair, every difference remains).
+/// </summary>
+public sealed record MirrorResyncReport(
+    IReadOnlyList<MirrorDifference> Differences, IReadOnlyList<MirrorDifference> Remaining, bool Repaired, long DirectoriesListed, long EntriesChecked)
+{
+    public static MirrorResyncReport Nothing { get; } = new([], [], false, 0, 0);
+
+    /// <summary>The mirror agreed with the metadata, or was made to.</summary>
+    public bool InStep => Remaining.Count == 0;
 }
 
 /// <summary>FLAT mode: nothing is mirrored.</summary>
@@ -90,6 +136,11 @@ public sealed class NullTreeMirror : ITreeMirror
     }
 
     public Task FlushAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+    public bool NeedsResync => false;
+
+    public Task<MirrorResyncReport> ResyncAsync(IMetaStore meta, bool repair, Action<ProgressReport>? progress = null, CancellationToken cancellationToken = default) =>
+        Task.FromResult(MirrorResyncReport.Nothing);
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

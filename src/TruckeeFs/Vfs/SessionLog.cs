@@ -16,4 +16,7 @@ internal static partial class SessionLog
 
     [LoggerMessage(1104, LogLevel.Warning, "publishing on {Channel} failed; other mounts see the change when their caches time out")]
     public static partial void PublishFailed(ILogger logger, string channel, Exception exception);
+
+    [LoggerMessage(1105, LogLevel.Warning, "{Coordinator} had forgotten this mount (restarted without its data?): set its identity and {Count} commit-pending markers again")]
+    public static partial void CoordinatorStateRestored(ILogger logger, string coordinator, int count);
 }

@@ -68,9 +68,10 @@ public sealed partial class Vfs
         {
             try
             {
-                if (!Beat()) await RecordCoordinatorIdentityAsync(remark: true).ConfigureAwait(false);
+                var registeredAgain = !Beat();
                 await ForgetClosedFilesAsync().ConfigureAwait(false);
                 await CleanDeadSessionsAsync().ConfigureAwait(false);
+                await RestoreCoordinatorStateAsync(registeredAgain).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -102,15 +103,29 @@ public sealed partial class Vfs
     /// <summary>
     /// Tells the other mounts which coordinator identity this session's per-inode states
     /// ("commit pending" markers) carry, so that a survivor can clear them if this mount dies.
-    /// With <paramref name="remark"/> (registered again after being declared dead, when a survivor
-    /// cleared them) the markers of versions still waiting here are set again.
     /// </summary>
-    private async Task RecordCoordinatorIdentityAsync(bool remark = false)
-    {
+    private async Task RecordCoordinatorIdentityAsync() =>
         await _coordinator.SetValueAsync(CoordinatorIdentityKey(SessionId), _coordinator.MountId).ConfigureAwait(false);
-        if (!remark) return;
-        foreach (var inode in _pendingHere.Keys)
+
+    /// <summary>
+    /// Sets this session's coordinator identity and the markers of the commits still pending
+    /// here again when the coordinator lost them: when this mount was declared dead
+    /// (<paramref name="registeredAgain"/>: a survivor cleared them) or when Redis restarted
+    /// without its data. Without them other mounts would open those files without waiting for
+    /// their commits, and could not clear this mount's markers should it die.
+    /// </summary>
+    private async Task RestoreCoordinatorStateAsync(bool registeredAgain)
+    {
+        if (!registeredAgain && await _coordinator.GetValueAsync(CoordinatorIdentityKey(SessionId)).ConfigureAwait(false) == _coordinator.MountId) return;
+        await RecordCoordinatorIdentityAsync().ConfigureAwait(false);
+        var pending = _pendingHere.Keys.ToList();
+        foreach (var inode in pending)
+        {
             await _coordinator.SetStateAsync(inode, Coordination.InodeStates.Sync, on: true).ConfigureAwait(false);
+            // A commit that landed meanwhile took its marker off, perhaps before the line above reached the coordinator.
+            if (!_pendingHere.ContainsKey(inode)) await _coordinator.SetStateAsync(inode, Coordination.InodeStates.Sync, on: false).ConfigureAwait(false);
+        }
+        if (!registeredAgain) SessionLog.CoordinatorStateRestored(_log, _coordinator.Description, pending.Count);
     }
 
     private static string CoordinatorIdentityKey(long session) => "session-coordinator:" + session.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -83,9 +83,10 @@ public abstract class LoopbackServer : IDisposable
 
     /// <summary>
     /// Suspends the server (SIGSTOP): its connections stay open but nothing is answered, as
-    /// with a hung or cut-off host, so a test can see its client's timeouts. <see cref="Thaw"/> resumes it.
+    /// with a hung or cut-off host, so a test can see its client's timeouts. Returns once every
+    /// thread of the server has stopped. <see cref="Thaw"/> resumes it.
     /// </summary>
-    public void Freeze() => Signal(nameof(Freeze), Libc.SigStop);
+    public void Freeze() => Signal(nameof(Freeze), Libc.SigStop).WaitUntilStopped();
 
     /// <summary>Resumes a server suspended by <see cref="Freeze"/>.</summary>
     public void Thaw() => Signal(nameof(Thaw), Libc.SigCont);
@@ -156,7 +157,8 @@ public abstract class LoopbackServer : IDisposable
         }
     }
 
-    private void Signal(string operation, int signal)
+    /// <summary>Sends <paramref name="signal"/> to the running server; returns its process.</summary>
+    private ServerProcess Signal(string operation, int signal)
     {
         lock (_gate)
         {
@@ -164,6 +166,7 @@ public abstract class LoopbackServer : IDisposable
             ObjectDisposedException.ThrowIf(_destroyed, this);
             if (_process is null) throw new InvalidOperationException("The server is not running.");
             _process.Signal(signal);
+            return _process;
         }
     }
 

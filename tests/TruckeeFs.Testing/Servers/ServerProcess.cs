@@ -89,6 +89,35 @@ internal sealed class ServerProcess
     }
 
     /// <summary>
+    /// Waits until every thread of the server is stopped by a SIGSTOP sent to it. The signal
+    /// stops the process only once the thread the kernel chose for it runs, which then stops
+    /// the others: on a busy machine a thread can still answer a request meanwhile.
+    /// </summary>
+    public void WaitUntilStopped()
+    {
+        var pid = Volatile.Read(ref _pid);
+        var clock = Stopwatch.StartNew();
+        while (!Directory.EnumerateDirectories($"/proc/{pid}/task").All(IsStopped))
+        {
+            if (clock.Elapsed > StopTimeout) throw new TimeoutException($"{Path.GetFileName(_binary)} {pid} did not stop within {StopTimeout.TotalSeconds} s of SIGSTOP");
+            Thread.Sleep(PollInterval);
+        }
+    }
+
+    private static bool IsStopped(string task)
+    {
+        try
+        {
+            var stat = File.ReadAllText(Path.Combine(task, "stat"));
+            return stat[stat.LastIndexOf(')') + 2] is 'T' or 't';
+        }
+        catch (IOException)
+        {
+            return true; // the thread ended
+        }
+    }
+
+    /// <summary>
     /// SIGKILL by the pid noted at start, without <see cref="Process"/> (see
     /// <see cref="LoopbackServer.KillAtExit"/>); only if that pid still runs this server.
     /// </summary>

@@ -32,19 +32,23 @@ internal sealed class MountCluster : IAsyncDisposable
     public TruckeeFsMount B => Mounts[1];
 
     /// <param name="sessionTimeout">Seconds without heartbeat before a mount is declared dead.</param>
-    public static async Task<MountCluster> StartAsync(int count = 2, string sessionTimeout = "60")
+    /// <param name="filesystem">The filesystem to mount, which the cluster then disposes; a new one on the shared servers when null.</param>
+    /// <param name="netTimeout">The mounts' net_timeout, in seconds.</param>
+    /// <param name="extra">More flags for every mount.</param>
+    public static async Task<MountCluster> StartAsync(
+        int count = 2, string sessionTimeout = "60", ProductionFilesystem? filesystem = null, string netTimeout = "10", params string[] extra)
     {
-        var filesystem = await ProductionFilesystem.CreateAsync();
+        filesystem ??= await ProductionFilesystem.CreateAsync();
         var mounts = new List<TruckeeFsMount>();
         try
         {
             // One after the other: the first creates the schema.
             for (var i = 0; i < count; i++)
             {
-                mounts.Add(await TruckeeFsMount.StartAsync(filesystem.Options(extra:
+                mounts.Add(await TruckeeFsMount.StartAsync(filesystem.Options(netTimeout: netTimeout, extra:
                 [
                     "--attr-timeout", LongTimeout, "--entry-timeout", LongTimeout,
-                    "--session-heartbeat", "0.2", "--session-timeout", sessionTimeout,
+                    "--session-heartbeat", "0.2", "--session-timeout", sessionTimeout, .. extra,
                 ])));
             }
             return new MountCluster(filesystem, mounts);

@@ -12,6 +12,7 @@ public sealed class HelpTests
     [InlineData("status", "truckeefs status -c /etc/truckee/env.yaml")]
     [InlineData("fsck", "truckeefs fsck -c /etc/truckee/env.yaml --repair")]
     [InlineData("gc", "truckeefs gc -c /etc/truckee/env.yaml --delete")]
+    [InlineData("resync", "truckeefs resync -c /etc/truckee/env.yaml --dry-run")]
     [InlineData("umount", "truckeefs umount /mnt/truckeefs")]
     public async Task Each_verb_has_help_with_examples(string verb, string example)
     {
@@ -26,7 +27,7 @@ public sealed class HelpTests
     {
         var (status, output, error) = await TruckeeFsCli.RunAsync(null, "--help");
         Assert.True(status == 0, output + error);
-        foreach (var verb in new[] { "mount", "init", "selftest", "status", "fsck", "gc", "umount" })
+        foreach (var verb in new[] { "mount", "init", "selftest", "status", "fsck", "gc", "resync", "umount" })
             Assert.Matches($@"(?m)^\s+{verb}\b", output);
     }
 }

@@ -43,9 +43,9 @@ public sealed class StatusTests : IAsyncLifetime
         Assert.True(json.GetProperty("healthy").GetBoolean());
         Assert.Equal(_fs.FilesystemId(), json.GetProperty("filesystem_id").GetString());
         var servers = json.GetProperty("servers").EnumerateArray().ToDictionary(s => s.GetProperty("part").GetString()!, s => s);
-        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"mysql {ProductionFilesystem.MariaDb.Host}:{ProductionFilesystem.MariaDb.Port}/{_fs.Database}"),
+        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"mysql {_fs.MariaDb.Host}:{_fs.MariaDb.Port}/{_fs.Database}"),
             servers["metadata"].GetProperty("address").GetString());
-        Assert.Contains(ProductionFilesystem.Redis.EndPoint, servers["coordination"].GetProperty("address").GetString(), StringComparison.Ordinal);
+        Assert.Contains(_fs.Redis.EndPoint, servers["coordination"].GetProperty("address").GetString(), StringComparison.Ordinal);
         Assert.Equal($"tahoe {_fs.TahoeUrl}", servers["contents"].GetProperty("address").GetString());
         Assert.All(servers.Values, s => Assert.True(s.GetProperty("reachable").GetBoolean()));
 
@@ -68,7 +68,7 @@ public sealed class StatusTests : IAsyncLifetime
         Assert.True(status == 0, output + error);
         Assert.Contains("otherhost pid 4242 at /mnt/elsewhere", output, StringComparison.Ordinal);
         Assert.Matches($@"{Regex(mount.Path)} pid {mount.Process.Id} mounted, kernel FUSE protocol 7\.\d+; cache .*, hit ratio", output);
-        Assert.DoesNotContain(ProductionFilesystem.MariaDb.Password, output + error, StringComparison.Ordinal);
+        Assert.DoesNotContain(_fs.MariaDb.Password, output + error, StringComparison.Ordinal);
         Assert.DoesNotContain(_fs.RootCap, output + error, StringComparison.Ordinal);
     }
 

@@ -27,14 +27,14 @@ public sealed class InitCommandTests : IAsyncLifetime
     public async Task Init_creates_the_schema_and_a_rootcap_and_the_yaml_it_completes_mounts()
     {
         var yaml = Path.Combine(_directory.Path, "env.yaml");
-        var db = ProductionFilesystem.MariaDb;
+        var db = _fs.MariaDb;
         await File.WriteAllLinesAsync(yaml,
         [
             string.Create(CultureInfo.InvariantCulture, $"sql_host: {db.Host}:{db.Port}"),
             $"sql_db: {_fs.Database}",
             $"sql_user: {db.User}",
             $"sql_pass: {db.Password}",
-            $"redis_host: {ProductionFilesystem.Redis.EndPoint}",
+            $"redis_host: {_fs.Redis.EndPoint}",
             $"tahoe_url: {_fs.TahoeUrl}",
             "block_size: 64k",
         ]);

@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using System.Globalization;
-using System.Security.Cryptography;
 using TruckeeFs.Testing.Mounting;
 using TruckeeFs.Testing.Posix;
 using Xunit.Abstractions;
@@ -62,24 +61,24 @@ public sealed class ProductionFailureTests(ITestOutputHelper output) : IAsyncLif
         var gateway = _fs.Gateway!;
         using var data = TempDirectory.Create("prod-outage-data");
         using var cache = TempDirectory.Create("prod-outage-cache");
-        var written = new Dictionary<string, byte[]>();
+        var written = new WrittenFiles();
         var closeErrors = 0;
         // A short network timeout: the client's retries give up within the outage, so some
         // closes fail and their data must wait, staged, for a later commit.
         var options = _fs.Options(data.Path, cache.Path, netTimeout: "1");
         await using (var mount = await TruckeeFsMount.StartAsync(options))
         {
-            for (var i = 0; i < 4; i++) closeErrors += Write(mount.Path, $"before-{i}", 100_000 + i, written);
+            for (var i = 0; i < 4; i++) closeErrors += Closed(written.Write(mount.Path, $"before-{i}", 100_000 + i));
 
             gateway.Faults.FailureFraction = 1;
             var outage = Task.Delay(TimeSpan.FromSeconds(5)).ContinueWith(_ => gateway.Faults.Clear(), TaskScheduler.Default);
             for (var i = 0; !outage.IsCompleted; i++)
             {
                 Directory.CreateDirectory(Path.Combine(mount.Path, $"during-{i}"));
-                closeErrors += Write(mount.Path, $"during-{i}/file", 64 * 1024 * 2 + i * 1000, written);
+                closeErrors += Closed(written.Write(mount.Path, $"during-{i}/file", 64 * 1024 * 2 + i * 1000));
             }
             await outage;
-            for (var i = 0; i < 4; i++) closeErrors += Write(mount.Path, $"after-{i}", 200_000 + i, written);
+            for (var i = 0; i < 4; i++) closeErrors += Closed(written.Write(mount.Path, $"after-{i}", 200_000 + i));
             Assert.True(gateway.Counters.FailuresInjected > 0, "the outage was felt");
             Assert.Equal(0, await mount.UnmountAsync());
         }
@@ -88,14 +87,14 @@ public sealed class ProductionFailureTests(ITestOutputHelper output) : IAsyncLif
         // The same cache directory: what a failed close left staged is committed at this mount.
         await using (var again = await TruckeeFsMount.StartAsync(options))
         {
-            Verify(again.Path, written);
+            written.Verify(again.Path);
             Assert.Equal(0, await again.UnmountAsync());
         }
 
         // A fresh cache directory: every byte is now in Tahoe and MariaDB.
         await using (var fresh = await TruckeeFsMount.StartAsync(_fs.Options()))
         {
-            Verify(fresh.Path, written);
+            written.Verify(fresh.Path);
             Assert.Equal(0, await fresh.UnmountAsync());
         }
         // Not a condition of the test (timing decides), but a sign it exercised the staged path.
@@ -111,33 +110,10 @@ public sealed class ProductionFailureTests(ITestOutputHelper output) : IAsyncLif
         // One clear line, and no secret in it.
         Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.DoesNotContain(_fs.RootCap, error, StringComparison.Ordinal);
-        Assert.DoesNotContain(ProductionFilesystem.MariaDb.Password, error, StringComparison.Ordinal);
+        Assert.DoesNotContain(_fs.MariaDb.Password, error, StringComparison.Ordinal);
         return (status, error);
     }
 
-    /// <summary>Writes a file with write(2) and close(2); returns 1 if close reported an error (the data must survive anyway).</summary>
-    private static int Write(string root, string name, int length, Dictionary<string, byte[]> written)
-    {
-        var bytes = RandomNumberGenerator.GetBytes(length);
-        Assert.Equal(0, Sys.Open(Path.Combine(root, name), Sys.O_WRONLY | Sys.O_CREAT | Sys.O_TRUNC, 0x1A4, out var fd));
-        for (var offset = 0; offset < bytes.Length;)
-        {
-            Assert.Equal(0, Sys.Write(fd, bytes.AsSpan(offset), out var count));
-            offset += count;
-        }
-        written[name] = bytes;
-        var status = Sys.Close(fd);
-        Assert.True(status is 0 or Sys.EIO, $"close({name}) failed with {Sys.ErrnoName(status)}");
-        return status == 0 ? 0 : 1;
-    }
-
-    private static void Verify(string root, Dictionary<string, byte[]> written)
-    {
-        foreach (var (name, bytes) in written)
-        {
-            var path = Path.Combine(root, name);
-            Assert.True(File.Exists(path), $"{name} is missing");
-            Assert.True(bytes.AsSpan().SequenceEqual(File.ReadAllBytes(path)), $"{name} differs");
-        }
-    }
+    /// <summary>1 when close(2) reported an error, for counting them.</summary>
+    private static int Closed(int status) => status == 0 ? 0 : 1;
 }

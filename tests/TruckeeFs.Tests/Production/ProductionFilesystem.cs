@@ -10,19 +10,22 @@ using TruckeeFs.Testing.Tahoe;
 namespace TruckeeFs.Tests.Production;
 
 /// <summary>
-/// One filesystem on the three production backends together: a fresh database on the shared
-/// MariaDB server, the shared Redis server, and a Tahoe gateway (the test gateway in this
-/// process, or a real one when TRUCKEEFS_TEST_TAHOE_URL is set and faults are not needed) with
-/// a rootcap made here. <see cref="Options"/> mounts it with the real executable; secrets go
-/// through the environment, as a user would keep them off the command line.
+/// One filesystem on the three production backends together: a fresh database on a MariaDB
+/// server, a Redis server (the shared ones unless a test that stops them gives its own), and a
+/// Tahoe gateway (the test gateway in this process, or a real one when TRUCKEEFS_TEST_TAHOE_URL
+/// is set and faults are not needed) with a rootcap made here. <see cref="Options"/> mounts it
+/// with the real executable; secrets go through the environment, as a user would keep them off
+/// the command line.
 /// </summary>
 internal sealed class ProductionFilesystem : IAsyncDisposable
 {
     private static int _databases;
     private readonly TahoeTestGateway? _ownGateway;
 
-    private ProductionFilesystem(string database, Uri tahoeUrl, TahoeTestGateway? gateway, TahoeClient client, string rootCap)
+    private ProductionFilesystem(MariaDbServer mariaDb, RedisServer redis, string database, Uri tahoeUrl, TahoeTestGateway? gateway, TahoeClient client, string rootCap)
     {
+        MariaDb = mariaDb;
+        Redis = redis;
         Database = database;
         TahoeUrl = tahoeUrl;
         _ownGateway = gateway;
@@ -30,9 +33,9 @@ internal sealed class ProductionFilesystem : IAsyncDisposable
         RootCap = rootCap;
     }
 
-    public static MariaDbServer MariaDb => MariaDbServer.Shared;
+    public MariaDbServer MariaDb { get; }
 
-    public static RedisServer Redis => RedisServer.Shared;
+    public RedisServer Redis { get; }
 
     /// <summary>The database on <see cref="MariaDb"/>.</summary>
     public string Database { get; }
@@ -52,10 +55,14 @@ internal sealed class ProductionFilesystem : IAsyncDisposable
 
     /// <param name="faults">True: always the in-process test gateway, so that faults can be injected.</param>
     /// <param name="createDatabase">False: leave the database for truckeefs to create.</param>
-    public static async Task<ProductionFilesystem> CreateAsync(bool faults = false, bool createDatabase = true)
+    /// <param name="mariaDb">The server for the database; the shared one when null.</param>
+    /// <param name="redis">The Redis server; the shared one when null.</param>
+    public static async Task<ProductionFilesystem> CreateAsync(bool faults = false, bool createDatabase = true, MariaDbServer? mariaDb = null, RedisServer? redis = null)
     {
+        mariaDb ??= MariaDbServer.Shared;
+        redis ??= RedisServer.Shared;
         var database = string.Create(CultureInfo.InvariantCulture, $"prod_{Environment.ProcessId}_{Interlocked.Increment(ref _databases)}_{Guid.NewGuid():N}");
-        if (createDatabase) MariaDb.CreateDatabase(database);
+        if (createDatabase) mariaDb.CreateDatabase(database);
         TahoeTestGateway? gateway = null;
         Uri url;
         if (!faults && Environment.GetEnvironmentVariable("TRUCKEEFS_TEST_TAHOE_URL") is { Length: > 0 } real)
@@ -69,7 +76,7 @@ internal sealed class ProductionFilesystem : IAsyncDisposable
         }
         var client = new TahoeClient(new TahoeOptions { TahoeUrl = url, NetTimeout = TimeSpan.FromSeconds(10) });
         var rootCap = await client.CreateDirectoryAsync();
-        return new ProductionFilesystem(database, url, gateway, client, rootCap);
+        return new ProductionFilesystem(mariaDb, redis, database, url, gateway, client, rootCap);
     }
 
     /// <summary>Flags selecting all three production backends.</summary>

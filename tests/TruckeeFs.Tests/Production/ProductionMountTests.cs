@@ -63,11 +63,11 @@ public sealed class ProductionMountTests : IAsyncLifetime
         await using (var mount = await TruckeeFsMount.StartAsync(_fs.Options()))
         {
             var started = mount.Output;
-            Assert.Contains($"metadata mysql {ProductionFilesystem.MariaDb.Host}:{ProductionFilesystem.MariaDb.Port}/{_fs.Database}", started, StringComparison.Ordinal);
+            Assert.Contains($"metadata mysql {_fs.MariaDb.Host}:{_fs.MariaDb.Port}/{_fs.Database}", started, StringComparison.Ordinal);
             Assert.Contains($"contents tahoe {_fs.TahoeUrl}", started, StringComparison.Ordinal);
-            Assert.Contains($"coordination redis {ProductionFilesystem.Redis.EndPoint}/0", started, StringComparison.Ordinal);
+            Assert.Contains($"coordination redis {_fs.Redis.EndPoint}/0", started, StringComparison.Ordinal);
             Assert.DoesNotContain(_fs.RootCap, started, StringComparison.Ordinal);
-            Assert.DoesNotContain(ProductionFilesystem.MariaDb.Password, started, StringComparison.Ordinal);
+            Assert.DoesNotContain(_fs.MariaDb.Password, started, StringComparison.Ordinal);
             Assert.DoesNotContain("state in", started, StringComparison.Ordinal);
 
             Directory.CreateDirectory(Path.Combine(mount.Path, "dir", "sub"));
@@ -102,7 +102,7 @@ public sealed class ProductionMountTests : IAsyncLifetime
             Assert.Equal(0, await first.UnmountAsync());
         var prefix = $"truckeefs:{_fs.FilesystemId()}:";
         var other = $"truckeefs:another-{Guid.NewGuid():N}:kv:x";
-        using var redis = await ConnectionMultiplexer.ConnectAsync(ProductionFilesystem.Redis.EndPoint);
+        using var redis = await ConnectionMultiplexer.ConnectAsync(_fs.Redis.EndPoint);
         var database = redis.GetDatabase();
         await database.StringSetAsync(prefix + "kv:stale", "left by a crashed host");
         await database.StringSetAsync(other, "another filesystem's");

@@ -3,19 +3,22 @@ using Microsoft.Extensions.Logging.Abstractions;
 using TruckeeFs.Content;
 using TruckeeFs.Content.Tahoe;
 using TruckeeFs.Meta;
+using TruckeeFs.Testing.Posix;
 using TruckeeFs.Testing.Tahoe;
 using TruckeeFs.Tests.Tahoe;
 
 namespace TruckeeFs.Tests.Production;
 
 /// <summary>
-/// <see cref="TahoeTreeMirror"/>: sequences of calls, then the tree the gateway holds under the
-/// rootcap, read back with <see cref="TahoeClient.ListAsync"/> (against a real gateway when
-/// TRUCKEEFS_TEST_TAHOE_URL is set).
+/// <see cref="TahoeTreeMirror"/>: sequences of calls, or a resync from metadata in the embedded
+/// store, then the tree the gateway holds under the rootcap, read back with
+/// <see cref="TahoeClient.ListAsync"/> (against a real gateway when TRUCKEEFS_TEST_TAHOE_URL is set).
 /// </summary>
-public sealed class TahoeTreeMirrorTests : IAsyncLifetime
+public sealed partial class TahoeTreeMirrorTests : IAsyncLifetime
 {
     private readonly TahoeGatewayUnderTest _gateway = new();
+    private readonly TempDirectory _directory = TempDirectory.Create("tree-mirror");
+    private SqlMetaStore _meta = null!;
     private TahoeClient _client = null!;
     private string _root = null!;
     private TahoeTreeMirror _mirror = null!;
@@ -23,6 +26,7 @@ public sealed class TahoeTreeMirrorTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await _gateway.InitializeAsync();
+        _meta = new SqlMetaStore(new SqliteDialect(Path.Combine(_directory.Path, "metadata.db")), 1, 0, 0);
         _client = new TahoeClient(new TahoeOptions { TahoeUrl = _gateway.Url, NetTimeout = TimeSpan.FromSeconds(10) });
         _root = await _client.CreateDirectoryAsync();
         _mirror = new TahoeTreeMirror(_client, _root, NullLogger.Instance);
@@ -33,6 +37,8 @@ public sealed class TahoeTreeMirrorTests : IAsyncLifetime
         await _mirror.DisposeAsync();
         _client.Dispose();
         await _gateway.DisposeAsync();
+        _meta.Dispose();
+        _directory.Dispose();
     }
 
     [Fact]
@@ -193,6 +199,33 @@ public sealed class TahoeTreeMirrorTests : IAsyncLifetime
         // Calls after disposal are not applied, and flushing does not wait for them.
         mirror.DirectoryCreated(TreePath.Of("late"));
         await mirror.FlushAsync().WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task The_marker_is_removed_only_by_a_stop_with_every_update_applied()
+    {
+        using var cache = TempDirectory.Create("mirror-marker");
+        var marker = Path.Combine(cache.Path, "mirror.dirty");
+        var clean = new TahoeTreeMirror(_client, _root, NullLogger.Instance, uncleanStopMarker: marker);
+        Assert.False(clean.NeedsResync);
+        Assert.True(File.Exists(marker));
+        clean.DirectoryCreated(TreePath.Of("d"));
+        await clean.DisposeAsync();
+        Assert.False(File.Exists(marker));
+
+        // An update the gateway refuses (a name under a file) leaves the tree differing.
+        var refused = new TahoeTreeMirror(_client, _root, NullLogger.Instance, uncleanStopMarker: marker);
+        var f = Block(0, "file f");
+        refused.FileWritten(TreePath.Of("f"), f.Length, [f]);
+        refused.FileWritten(TreePath.Of("f", "g"), f.Length, [f]);
+        await refused.DisposeAsync();
+        Assert.Equal(1, refused.Dropped);
+        Assert.True(File.Exists(marker));
+
+        // Until a resync, every mirror on that cache directory says it needs one.
+        await using (var unsynced = new TahoeTreeMirror(_client, _root, NullLogger.Instance, uncleanStopMarker: marker))
+            Assert.True(unsynced.NeedsResync);
+        Assert.True(File.Exists(marker));
     }
 
     private static BlockRef Block(long index, string contents)

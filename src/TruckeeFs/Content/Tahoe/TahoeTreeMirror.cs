@@ -24,7 +24,10 @@ namespace TruckeeFs.Content.Tahoe;
 /// bytes; any other name (not UTF-8, or with combining marks) has every byte outside printable
 /// ASCII written as <c>%XX</c>. Distinct names therefore stay distinct.
 ///
-/// The work runs on one background task, in call order; see <see cref="ITreeMirror"/>.
+/// The work runs on one background task, in call order; see <see cref="ITreeMirror"/>. A mount
+/// gives the mirror a marker file in its cache directory: present from the start until the
+/// mirror stops with every update applied, so that finding it at the next start means updates
+/// were lost (<see cref="NeedsResync"/>).
 /// </summary>
 public sealed partial class TahoeTreeMirror : ITreeMirror
 {
@@ -45,6 +48,7 @@ public sealed partial class TahoeTreeMirror : ITreeMirror
     private readonly ILogger _log;
     private readonly TimeSpan _maxBackoff;
     private readonly TimeSpan _disposeTimeout;
+    private readonly string? _uncleanStopMarker;
     private readonly LinkedList<Step> _queue = new();
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _work = new(0);
@@ -54,19 +58,30 @@ public sealed partial class TahoeTreeMirror : ITreeMirror
     private long _dropped;
     private int _disposed;
     private bool _stopped;
+    private volatile bool _needsResync;
 
     /// <param name="client">The gateway client (shared with the content store; not disposed here).</param>
     /// <param name="rootCap">A writable directory cap: the mirror of the filesystem's root.</param>
     /// <param name="log">Where failures and recoveries are reported.</param>
     /// <param name="maxBackoff">The longest wait between retries of a failing operation.</param>
     /// <param name="disposeTimeout">How long disposal waits for queued work before giving it up.</param>
-    public TahoeTreeMirror(TahoeClient client, string rootCap, ILogger log, TimeSpan? maxBackoff = null, TimeSpan? disposeTimeout = null)
+    /// <param name="uncleanStopMarker">
+    /// A mount's marker file (see the class summary), made here if missing; null for a mirror
+    /// that is not a mount's (an operations verb), which then never needs a resync.
+    /// </param>
+    public TahoeTreeMirror(TahoeClient client, string rootCap, ILogger log, TimeSpan? maxBackoff = null, TimeSpan? disposeTimeout = null, string? uncleanStopMarker = null)
     {
         _client = client;
         _rootCap = rootCap;
         _log = log;
         _maxBackoff = maxBackoff ?? TimeSpan.FromSeconds(30);
         _disposeTimeout = disposeTimeout ?? TimeSpan.FromSeconds(60);
+        _uncleanStopMarker = uncleanStopMarker;
+        if (uncleanStopMarker is not null)
+        {
+            _needsResync = File.Exists(uncleanStopMarker);
+            if (!_needsResync) CreateMarker(uncleanStopMarker);
+        }
         _worker = Task.Run(RunAsync);
     }
 
@@ -85,6 +100,8 @@ public sealed partial class TahoeTreeMirror : ITreeMirror
 
     /// <summary>Operations the gateway refused, logged and dropped.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
+
+    public bool NeedsResync => _needsResync;
 
     public void DirectoryCreated(TreePath path)
     {
@@ -143,14 +160,18 @@ public sealed partial class TahoeTreeMirror : ITreeMirror
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        var applied = true;
         try
         {
             await FlushAsync().WaitAsync(_disposeTimeout).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
+            applied = false;
             Log.GaveUp(_log, Pending, _disposeTimeout.TotalSeconds);
         }
+        // Anything not applied (given up, refused, or a resync still owed) leaves the marker for the next mount.
+        if (_uncleanStopMarker is not null && applied && Dropped == 0 && !_needsResync) File.Delete(_uncleanStopMarker);
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -337,7 +358,7 @@ public sealed partial class TahoeTreeMirror : ITreeMirror
                 }
                 break;
             case WriteFile write:
-                var cap = await FileCapAsync(write, cancellationToken).ConfigureAwait(false);
+                var cap = await FileCapAsync(write.Size, write.Blocks, cancellationToken).ConfigureAwait(false);
                 await _client.LinkAsync(_rootCap, EncodePath(write.Path), cap, replace: true, cancellationToken).ConfigureAwait(false);
                 break;
             case Move move:
@@ -386,16 +407,33 @@ public sealed partial class TahoeTreeMirror : ITreeMirror
         }
     }
 
-    /// <summary>The cap that represents a file's contents (see the class summary).</summary>
-    private async Task<string> FileCapAsync(WriteFile write, CancellationToken cancellationToken)
+    /// <summary>The cap that represents a file's contents (see the class summary), making a directory of its blocks when it needs one.</summary>
+    private async Task<string> FileCapAsync(long size, IReadOnlyList<BlockRef> blocks, CancellationToken cancellationToken)
     {
-        var blocks = write.Blocks.Where(b => b.Cap is not null).ToList();
-        if (write.Size == 0) return TahoeCaps.LiteralCap([]);
-        if (blocks is [{ Index: 0, Cap: { } only } block] && block.Length == write.Size) return only;
+        if (SingleFileCap(size, blocks) is { } single) return single;
         var directory = await _client.CreateDirectoryAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var b in blocks)
-            await _client.LinkAsync(directory, b.Index.ToString(CultureInfo.InvariantCulture), b.Cap!, replace: true, cancellationToken).ConfigureAwait(false);
+        foreach (var (name, cap) in BlockChildren(blocks))
+            await _client.LinkAsync(directory, name, cap, replace: true, cancellationToken).ConfigureAwait(false);
         return directory;
+    }
+
+    /// <summary>The cap a file is linked as when it is one Tahoe file (empty, or one block as long as the file); null when it is a directory of its blocks.</summary>
+    private static string? SingleFileCap(long size, IReadOnlyList<BlockRef> blocks)
+    {
+        if (size == 0) return TahoeCaps.LiteralCap([]);
+        var stored = blocks.Where(b => b.Cap is not null).ToList();
+        return stored is [{ Index: 0, Cap: { } only } block] && block.Length == size ? only : null;
+    }
+
+    /// <summary>The children of a file's block directory: each stored block's cap under its number (holes have none).</summary>
+    private static Dictionary<string, string> BlockChildren(IReadOnlyList<BlockRef> blocks) =>
+        blocks.Where(b => b.Cap is not null).ToDictionary(b => b.Index.ToString(CultureInfo.InvariantCulture), b => b.Cap!, StringComparer.Ordinal);
+
+    /// <summary>Makes the marker durable before any update can be applied: a power loss must not forget it.</summary>
+    private static void CreateMarker(string path)
+    {
+        using (var marker = new FileStream(path, FileMode.Create, FileAccess.Write)) marker.Flush(flushToDisk: true);
+        _ = Posix.SyncDirectory(Path.GetDirectoryName(path)!);
     }
 
     private abstract record Step;
