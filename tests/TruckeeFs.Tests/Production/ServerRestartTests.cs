@@ -105,7 +105,8 @@ public sealed class ServerRestartTests(RestartableServers servers, ITestOutputHe
             }
             Assert.Equal(Sys.ENOENT, Sys.Stat($"{root}/never-seen-either", out _));
             Assert.Equal(0, written.Write(root, "created-after-thaw", 2));
-            Assert.Equal(0, await mount.UnmountAsync());
+            var stopped = await mount.UnmountAsync();
+            Assert.True(stopped == 0, $"the mount exited with {stopped}:\n{mount.Output}");
         }
 
         // A fresh cache directory: every byte comes from MariaDB and Tahoe.
@@ -176,6 +177,10 @@ public sealed class ServerRestartTests(RestartableServers servers, ITestOutputHe
         Eventually(() => Reconnected(() => redis.GetDatabase().SetMembers(marker).Any(m => m.ToString().StartsWith("sync@", StringComparison.Ordinal))),
             "A marks its pending commit again", seconds: 15);
         output.WriteLine($"A's commit-pending marker was set again {restarted.Elapsed.TotalMilliseconds:0} ms after the restart");
+        // B checks the marker through its own connection, which may still be reconnecting (an
+        // open goes on without waiting when the coordinator cannot answer): B has reconnected
+        // once it recorded its identity again.
+        Eventually(() => Keys(redis, $"truckeefs:{filesystemId}:kv:session-coordinator:*") == 2, "both mounts record their identity again", seconds: 15);
         string? seenByB = null;
         var reading = new BlockingCall(() =>
         {
@@ -188,8 +193,7 @@ public sealed class ServerRestartTests(RestartableServers servers, ITestOutputHe
         Assert.Equal(second, seenByB);
 
         // A mount that dies after the restart is cleaned up after: it recorded again which
-        // markers are its own, so B clears them instead of waiting a minute.
-        Eventually(() => Keys(redis, $"truckeefs:{filesystemId}:kv:session-coordinator:*") == 2, "both mounts record their identity again", seconds: 15);
+        // markers are its own (above), so B clears them instead of waiting a minute.
         gateway.Faults.FailureFraction = 1;
         WriteFile(On(a, "shared"), new string('3', 2 * Block));
         a.Kill();
