@@ -7,6 +7,20 @@ internal static partial class Posix
 {
     public static int Link(string existing, string created) => link(existing, created) == 0 ? 0 : Marshal.GetLastPInvokeError();
 
+    /// <summary>rename(2), replacing <paramref name="target"/> if it exists; File.Move stats both names first.</summary>
+    public static int Rename(string source, string target) => rename(source, target) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    /// <summary>
+    /// flock(2) LOCK_EX|LOCK_NB on an open file: 0, or EWOULDBLOCK when another open file
+    /// description holds the lock. The kernel releases it when the last descriptor closes, even
+    /// if the process dies.
+    /// </summary>
+    public static int LockExclusively(Microsoft.Win32.SafeHandles.SafeFileHandle file)
+    {
+        const int LockExclusive = 2, LockNonBlocking = 4;
+        return flock((int)file.DangerousGetHandle(), LockExclusive | LockNonBlocking) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
     /// <summary>Capacity of the filesystem holding <paramref name="path"/>.</summary>
     public static (long FragmentSize, long Blocks, long BlocksFree, long BlocksAvailable) StatVfs(string path)
     {
@@ -57,6 +71,12 @@ internal static partial class Posix
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int link(string oldpath, string newpath);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int rename(string oldpath, string newpath);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int flock(int fd, int operation);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int statvfs(string path, out StatVfsBuffer buffer);

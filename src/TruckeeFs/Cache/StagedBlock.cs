@@ -46,7 +46,9 @@ internal sealed class StagedBlock
     public static StagedBlock Create(long index, string frozenPath)
     {
         var path = frozenPath + WritableSuffix;
-        return new(index, path, File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete), 0, frozen: false);
+        // Names are never reused (CreateNew); FileMode.Create would truncate, which on ext4 makes
+        // the close of the file write it out at once (its guard for files rewritten in place).
+        return new(index, path, File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete), 0, frozen: false);
     }
 
     /// <summary>A block a previous mount left (after a crash), frozen now if it was not.</summary>
@@ -116,7 +118,8 @@ internal sealed class StagedBlock
         _handle = null;
         if (Frozen) return;
         var frozen = Path[..^WritableSuffix.Length];
-        File.Move(Path, frozen, overwrite: true);
+        var status = Posix.Rename(Path, frozen);
+        if (status != 0) throw new IOException($"cannot rename {Path} to {frozen} (errno {status})");
         Path = frozen;
         Frozen = true;
     }

@@ -10,6 +10,7 @@ namespace TruckeeFs.Content;
 public sealed class LocalContentStore : IContentStore
 {
     private const string CapPrefix = "LOCAL:";
+    private const int HashChunk = 1 << 20;
     private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdef");
     private readonly string _root;
 
@@ -28,9 +29,7 @@ public sealed class LocalContentStore : IContentStore
     // caller's thread instead of hopping through the thread pool.
     public ValueTask<string> PutAsync(string path, CancellationToken cancellationToken = default)
     {
-        string cap;
-        using (var source = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan))
-            cap = CapPrefix + Convert.ToHexStringLower(SHA256.HashData(source));
+        var cap = CapPrefix + Convert.ToHexStringLower(HashOf(path));
         var target = ObjectPath(cap);
         // The staged file is complete and will not change: linking it under its final name is
         // atomic and copies nothing. An existing object has the same bytes (same hash).
@@ -94,6 +93,29 @@ public sealed class LocalContentStore : IContentStore
                 if (file.Name.Length == 64 && !file.Name.AsSpan().ContainsAnyExcept(HexDigits)) yield return (CapPrefix + file.Name, file);
             }
         }
+    }
+
+    /// <summary>The SHA-256 of a file, read through its handle (a FileStream costs more system calls than a small file's read).</summary>
+    private static byte[] HashOf(string path)
+    {
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(HashChunk);
+        try
+        {
+            for (long offset = 0; ; )
+            {
+                var n = RandomAccess.Read(handle, buffer, offset);
+                if (n == 0) break;
+                hash.AppendData(buffer, 0, n);
+                offset += n;
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+        return hash.GetHashAndReset();
     }
 
     private Microsoft.Win32.SafeHandles.SafeFileHandle OpenObject(string cap)

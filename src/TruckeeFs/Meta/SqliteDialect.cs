@@ -29,16 +29,22 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
             Cache = SqliteCacheMode.Private,
             Pooling = false,
         }.ToString();
-        // One mount per database: a lock file held for the dialect's lifetime (FileShare.None
-        // is an flock on Linux, released by the kernel if the process dies).
+        // One mount per database: a lock file, flock(2)ed for the dialect's lifetime (the kernel
+        // releases it if the process dies).
+        // (.NET's own FileShare locks are flocks too, where they are not turned off: a second
+        // open of the file in this process fails with an IOException.)
+        FileStream? lockFile = null;
         try
         {
-            _lock = new FileStream(_path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            lockFile = new FileStream(_path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+            if (Posix.LockExclusively(lockFile.SafeFileHandle) != 0) throw new IOException("locked");
         }
         catch (IOException)
         {
+            lockFile?.Dispose();
             throw new MetaStoreException($"metadata database {_path} is in use by another truckeefs process");
         }
+        _lock = lockFile;
         _connection = new StatementCachingConnection(connectionString);
         _connection.Open();
         // A new database gets small pages: a metadata transaction changes a few rows in several
