@@ -99,9 +99,11 @@ internal static partial class MountCommand
             using var status = new StatusWriter(mountpoint, backends, vfs.Statistics, () => adapter.KernelProtocol);
             vfs.AttachKernel(new KernelNotifier(session));
             vfs.StartSessionAsync(mountpoint).GetAwaiter().GetResult();
-            session.Mount(mountpoint);
+            // Handled before the mount appears: a signal that comes as soon as it does must stop it
+            // cleanly too (an exit requested before the loop runs ends it at once).
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            session.Mount(mountpoint);
             string? notReady = null;
             var served = false;
             // The loop below serves the kernel on this thread; whether the mount answers (and the

@@ -18,7 +18,7 @@ public sealed partial class Vfs
     public int OpenDirectory(long inode, out ulong handle)
     {
         handle = 0;
-        var row = _meta.GetInode(inode);
+        var row = CachedInode(inode);
         if (row is null) return Errno.ENOENT;
         if (!row.IsDirectory) return Errno.ENOTDIR;
         handle = (ulong)Interlocked.Increment(ref _nextHandle);
@@ -57,14 +57,20 @@ public sealed partial class Vfs
         batch = [];
         if (offset < DotEntries)
         {
-            var directory = _meta.GetInode(inode);
+            var directory = CachedInode(inode);
             if (directory is null) return Errno.ENOENT;
             if (offset < 1) batch.Add(new ListingEntry("."u8.ToArray(), directory, 1, true));
-            var parent = _meta.GetInode(_meta.ParentOf(inode)) ?? directory;
+            var parent = CachedInode(_meta.ParentOf(inode)) ?? directory;
             batch.Add(new ListingEntry(".."u8.ToArray(), parent, 2, true));
         }
+        // A listing is often followed by a stat or an open of its names (ls -l, find, cp -r).
+        var ticket = _cache.Ticket();
         foreach (var entry in _meta.ReadDirectory(inode, Math.Max(0, offset - DotEntries), ListingBatch))
+        {
+            _cache.PutName(inode, entry.Name, entry.Inode.Id, ticket);
+            _cache.PutInode(entry.Inode, ticket);
             batch.Add(new ListingEntry(entry.Name, Overlay(entry.Inode), entry.Cookie + DotEntries, false));
+        }
         return 0;
     }
 

@@ -50,7 +50,7 @@ public sealed partial class Vfs
     public async ValueTask<(int Status, ulong Handle, bool KeepCache)> OpenAsync(long inode, int flags)
     {
         await WaitForOtherMountsAsync(inode).ConfigureAwait(false);
-        var row = _meta.GetInode(inode);
+        var row = CurrentInode(inode);
         if (row is null) return (Errno.ENOENT, 0, false);
         if (row.IsDirectory) return (Errno.EISDIR, 0, false);
         if (!row.IsRegular) return (Errno.ENXIO, 0, false);
@@ -127,7 +127,7 @@ public sealed partial class Vfs
     /// <summary>setattr: a new <paramref name="size"/> (truncate) and/or the attributes <paramref name="change"/> names.</summary>
     public async ValueTask<(int Status, Inode? Attributes)> SetAttributesAsync(long inode, AttributeChange change, long? size)
     {
-        var row = _meta.GetInode(inode);
+        var row = CurrentInode(inode);
         if (row is null) return (Errno.ENOENT, null);
         if (size is { } newSize)
         {
@@ -167,7 +167,7 @@ public sealed partial class Vfs
             if (status == 0) Publish(Invalidation.Attributes(inode));
             return (status, status == 0 ? Overlay(updated) : null);
         }
-        row = _meta.GetInode(inode);
+        row = CurrentInode(inode);
         return row is null ? (Errno.ENOENT, null) : (0, Overlay(row));
     }
 
@@ -487,7 +487,7 @@ public sealed partial class Vfs
             // Loading the block map under the lock keeps one content per inode; it is one indexed read.
             if (live.Content is not null || isNew) return live.Content ??= new FileContent(inode.Id, inode, [], _content);
             // The caller's row may predate a commit that landed (and let the previous content go) since: read it again.
-            var current = _meta.GetInode(inode.Id) ?? inode;
+            var current = CurrentInode(inode.Id) ?? inode;
             return live.Content = new FileContent(inode.Id, current, _meta.GetBlocks(inode.Id), _content);
         }
     }
@@ -508,7 +508,7 @@ public sealed partial class Vfs
             if (unused) _live.Remove(inode);
         }
         closed?.Dispose();
-        if (unused && _meta.GetInode(inode) is { Nlink: 0 })
+        if (unused && CurrentInode(inode) is { Nlink: 0 })
             _ = ReclaimInBackgroundAsync(inode);
     }
 

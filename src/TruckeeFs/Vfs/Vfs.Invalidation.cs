@@ -57,10 +57,14 @@ public sealed partial class Vfs
         _subscriptions.Clear();
     }
 
-    /// <summary>Tells the other mounts what a committed change made stale (without waiting).</summary>
+    /// <summary>
+    /// Drops what a committed change made stale from this mount's metadata cache, and tells the
+    /// other mounts (without waiting), if any can share the database.
+    /// </summary>
     private void Publish(params Invalidation[] changes)
     {
-        if (SessionId == 0) return;
+        foreach (var change in changes) _cache.Invalidate(change);
+        if (SessionId == 0 || !_meta.IsShared) return;
         var message = new StringBuilder(_origin);
         foreach (var change in changes)
         {
@@ -86,16 +90,19 @@ public sealed partial class Vfs
     private void OnInvalidation(string message)
     {
         var parts = message.Split('|');
-        if (parts[0] == _origin || _kernel is not { } kernel) return;
+        if (parts[0] == _origin) return;
         var changes = parts.Skip(1).Select(Parse).ToArray();
-        Apply(kernel, changes);
-        _ = Task.Delay(RepeatInvalidation).ContinueWith(_ => Apply(kernel, changes), TaskScheduler.Default);
+        Apply(changes);
+        _ = Task.Delay(RepeatInvalidation).ContinueWith(_ => Apply(changes), TaskScheduler.Default);
     }
 
-    private void Apply(IKernelCache kernel, Invalidation[] changes)
+    /// <summary>Drops another mount's changes from this mount's caches: its own first, so that the kernel asking again gets the new state.</summary>
+    private void Apply(Invalidation[] changes)
     {
         foreach (var change in changes)
         {
+            _cache.Invalidate(change);
+            if (_kernel is not { } kernel) continue;
             if (change.Kind == 'e') kernel.InvalidateEntry(change.Inode, change.Name!);
             else kernel.InvalidateInode(change.Inode, data: change.Kind == 'd');
         }

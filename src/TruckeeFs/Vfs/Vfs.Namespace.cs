@@ -75,10 +75,19 @@ public sealed partial class Vfs
         if (!ValidName(name, out var status) || !ValidName(newName, out status)) return status;
         var renameFlags = (RenameFlags)flags;
         if ((flags & ~3u) != 0 || renameFlags == (RenameFlags.NoReplace | RenameFlags.Exchange)) return Errno.EINVAL;
-        status = _meta.Rename(parent, name.ToArray(), newParent, newName.ToArray(), renameFlags, Now(), out var replaced);
+        // A rename changes the ctime of what it moves (both sides of an exchange), which no name tells.
+        var key = name.ToArray();
+        var newKey = newName.ToArray();
+        var moved = InodeNamed(parent, key);
+        var exchanged = (renameFlags & RenameFlags.Exchange) != 0 ? InodeNamed(newParent, newKey) : null;
+        status = _meta.Rename(parent, key, newParent, newKey, renameFlags, Now(), out var replaced);
         if (status != 0) return status;
-        Invalidation[] stale = [Invalidation.Entry(parent, name), Invalidation.Entry(newParent, newName), Invalidation.Data(parent), Invalidation.Data(newParent)];
-        Publish(replaced is null ? stale : [.. stale, Invalidation.Attributes(replaced.Id)]);
+        List<Invalidation> stale = [Invalidation.Entry(parent, name), Invalidation.Entry(newParent, newName), Invalidation.Data(parent), Invalidation.Data(newParent)];
+        foreach (var changed in new[] { moved, exchanged, replaced?.Id })
+        {
+            if (changed is { } id) stale.Add(Invalidation.Attributes(id));
+        }
+        Publish([.. stale]);
         if (_mirror.IsEnabled && MirrorDirectory(parent) is { } from && MirrorDirectory(newParent) is { } to)
         {
             if ((renameFlags & RenameFlags.Exchange) != 0) _mirror.Exchanged(from.Child(name), to.Child(newName));
@@ -89,14 +98,20 @@ public sealed partial class Vfs
     }
 
     /// <param name="openedBy">The session that opens the new node in the same transaction (0: none).</param>
+    /// <summary>The inode a name points to now (from the cache when it knows), or null.</summary>
+    private long? InodeNamed(long parent, byte[] name) => _cache.GetName(parent, name) ?? _meta.Lookup(parent, name)?.Id;
+
     private int CreateNode(long parent, ReadOnlySpan<byte> name, NewNode node, out Inode entry, long openedBy = 0)
     {
         entry = null!;
         if (!ValidName(name, out var status)) return status;
-        status = _meta.Create(parent, name.ToArray(), node, Now(), out var created, openedBy);
+        var key = name.ToArray();
+        status = _meta.Create(parent, key, node, Now(), out var created, openedBy);
         if (status != 0) return status;
         entry = Remember(created);
         Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent));
+        _cache.PutCommitted(created);
+        _cache.PutCommittedName(parent, key, created.Id);
         if (_mirror.IsEnabled && MirrorDirectory(parent) is { } directory)
         {
             if (created.IsDirectory) _mirror.DirectoryCreated(directory.Child(name));

@@ -16,7 +16,7 @@ public sealed partial class Vfs
     {
         value = [];
         if (!ValidXattrName(name, out var status)) return status;
-        if (_meta.GetInode(inode) is null) return Errno.ENOENT;
+        if (CachedInode(inode) is null) return Errno.ENOENT;
         status = _meta.GetXattr(inode, name.ToArray(), out value);
         if (status == 0 && size > 0 && value.Length > size) return Errno.ERANGE;
         return status;
@@ -34,7 +34,7 @@ public sealed partial class Vfs
     public int ListXattrs(long inode, int size, out byte[] list)
     {
         list = [];
-        if (_meta.GetInode(inode) is null) return Errno.ENOENT;
+        if (CachedInode(inode) is null) return Errno.ENOENT;
         _meta.ListXattrs(inode, out var names);
         var buffer = new List<byte>();
         foreach (var name in names)

@@ -30,6 +30,7 @@ public sealed partial class Vfs : IAsyncDisposable
     private readonly Lock _liveLock = new();
     private readonly Dictionary<long, LiveInode> _live = [];
     private readonly ConcurrentDictionary<ulong, FileHandle> _handles = new();
+    private readonly MetadataCache _cache;
     private long _nextHandle;
 
     /// <param name="coordinator">How this mount coordinates with the other mounts of the filesystem.</param>
@@ -41,6 +42,7 @@ public sealed partial class Vfs : IAsyncDisposable
         _mirror = mirror;
         _options = options;
         _log = log;
+        _cache = new MetadataCache(TimeSpan.FromSeconds(options.AttributeTimeout), TimeSpan.FromSeconds(options.EntryTimeout));
         Directory.CreateDirectory(options.CacheDirectory);
         _content = new ContentServices(meta, store, new BlockCache(store, options.CacheDirectory, options.Cache.ReadAhead, Statistics),
             new ContentCollector(store, meta), options.CacheDirectory, options.BlockSize, Statistics, MarkPendingAsync);
@@ -78,8 +80,17 @@ public sealed partial class Vfs : IAsyncDisposable
     {
         entry = null!;
         if (name.Length > NameMax) return Errno.ENAMETOOLONG;
-        var found = _meta.Lookup(parent, name.ToArray());
+        var key = name.ToArray();
+        if (_cache.GetName(parent, key) is { } cached && _cache.GetInode(cached) is { } row)
+        {
+            entry = Remember(row);
+            return 0;
+        }
+        var ticket = _cache.Ticket();
+        var found = _meta.Lookup(parent, key);
         if (found is null) return Errno.ENOENT;
+        _cache.PutName(parent, key, found.Id, ticket);
+        _cache.PutInode(found, ticket);
         entry = Remember(found);
         return 0;
     }
@@ -95,20 +106,20 @@ public sealed partial class Vfs : IAsyncDisposable
             unused = live.Lookups <= 0 && live.Opens == 0;
             if (unused) _live.Remove(inode);
         }
-        if (unused && _meta.GetInode(inode) is { Nlink: 0 })
+        if (unused && CurrentInode(inode) is { Nlink: 0 })
             _ = ReclaimInBackgroundAsync(inode);
     }
 
     public int GetAttributes(long inode, out Inode attributes)
     {
-        var row = _meta.GetInode(inode);
+        var row = CachedInode(inode);
         attributes = row is null ? null! : Overlay(row);
         return row is null ? Errno.ENOENT : 0;
     }
 
     public int ReadLink(long inode, out byte[] target)
     {
-        var row = _meta.GetInode(inode);
+        var row = CachedInode(inode);
         target = row?.Target ?? [];
         if (row is null) return Errno.ENOENT;
         return row.IsSymlink ? 0 : Errno.EINVAL;
@@ -130,6 +141,34 @@ public sealed partial class Vfs : IAsyncDisposable
         const long freeInodes = 1L << 40;
         return new FilesystemStatistics(blockSize, Math.Max(total, (usage.Bytes + blockSize - 1) / blockSize), free, available,
             usage.Inodes + freeInodes, freeInodes, NameMax);
+    }
+
+    /// <summary>
+    /// The inode's row, from the cache when it has it: as fresh as the attributes the kernel
+    /// caches (see <see cref="MetadataCache"/>), so for answers to the kernel, not for decisions
+    /// that other mounts' latest commits must reach (those take <see cref="CurrentInode"/>).
+    /// </summary>
+    private Inode? CachedInode(long inode)
+    {
+        if (_cache.GetInode(inode) is { } cached) return cached;
+        var ticket = _cache.Ticket();
+        var row = _meta.GetInode(inode);
+        if (row is not null) _cache.PutInode(row, ticket);
+        return row;
+    }
+
+    /// <summary>
+    /// The inode's committed row as of now. Only this mount changes a database no other mount
+    /// can use, and every change it makes drops what it changed from the cache, so there the
+    /// cache is current; a shared database is asked.
+    /// </summary>
+    private Inode? CurrentInode(long inode)
+    {
+        if (!_meta.IsShared) return CachedInode(inode);
+        var ticket = _cache.Ticket();
+        var row = _meta.GetInode(inode);
+        if (row is not null) _cache.PutInode(row, ticket);
+        return row;
     }
 
     /// <summary>Counts a kernel reference to the inode (an entry reply), and returns its current attributes.</summary>
@@ -196,6 +235,7 @@ public sealed partial class Vfs : IAsyncDisposable
         // This mount's own reference of a file it closed must not keep the file alive.
         ForgetClosedFile(inode);
         _meta.DeleteInode(inode, out var unreferenced);
+        _cache.Forget(inode);
         _content.Collector.Discard(unreferenced);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
     }

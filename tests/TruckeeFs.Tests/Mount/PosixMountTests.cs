@@ -187,6 +187,24 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
         File.WriteAllText($"{dir}/g", "");
         Assert.Equal(0, Sys.Stat(dir, out var dirAfter));
         Assert.True(dirAfter.MtimeNs > dirBefore.MtimeNs && dirAfter.CtimeNs > dirBefore.CtimeNs);
+
+        // Renames move the ctime of what they move, both sides of an exchange, and an xattr
+        // change moves its file's: no cached attributes hide it.
+        Assert.Equal(0, Sys.Stat(file, out var beforeRename));
+        Assert.Equal(0, Sys.Stat($"{dir}/g", out var otherBefore));
+        Thread.Sleep(10);
+        Assert.Equal(0, Sys.Rename(file, $"{dir}/moved"));
+        Assert.Equal(0, Sys.Stat($"{dir}/moved", out var renamed));
+        Assert.True(renamed.CtimeNs > beforeRename.CtimeNs);
+        Thread.Sleep(10);
+        Assert.Equal(0, Sys.RenameAt2($"{dir}/moved", $"{dir}/g", Sys.RENAME_EXCHANGE));
+        Assert.Equal(0, Sys.Stat($"{dir}/g", out var exchanged));
+        Assert.Equal(0, Sys.Stat($"{dir}/moved", out var otherExchanged));
+        Assert.True(exchanged.CtimeNs > renamed.CtimeNs && otherExchanged.CtimeNs > otherBefore.CtimeNs);
+        Thread.Sleep(10);
+        Assert.Equal(0, Sys.SetXattr($"{dir}/g", "user.t", "v"u8, 0));
+        Assert.Equal(0, Sys.Stat($"{dir}/g", out var xattrChanged));
+        Assert.True(xattrChanged.CtimeNs > exchanged.CtimeNs);
     }
 
     [Fact]

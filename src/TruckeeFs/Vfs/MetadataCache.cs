@@ -1,0 +1,131 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using TruckeeFs.Meta;
+
+namespace TruckeeFs.Vfs;
+
+/// <summary>
+/// Inode rows and names the metadata database returned lately, so that the kernel's attribute,
+/// lookup and xattr requests do not each cost a query. Entries go stale by rule, not by chance:
+///
+/// * every change this mount commits drops what it changed (the invalidations it publishes to
+///   other mounts, applied here first);
+/// * other mounts' invalidations drop entries as they arrive (where the coordinator carries them);
+/// * an entry lives no longer than the kernel may cache the same answer (attr_timeout,
+///   entry_timeout), so a lost invalidation leaves it no staler than the kernel's own caches.
+///
+/// A query that ran while a change landed must not put back what the change dropped: each
+/// query takes a ticket (<see cref="Ticket"/>) before it reads, and its result is kept only if
+/// no invalidation came since. The rows of a change this mount just committed are kept as they
+/// are (<see cref="PutCommitted"/>), before the kernel learns of them.
+/// Threading: every member is safe to call from many threads at once.
+/// </summary>
+internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLifetime, int capacity = 65536)
+{
+    private readonly long _attributeTicks = (long)(attributeLifetime.TotalSeconds * Stopwatch.Frequency);
+    private readonly long _entryTicks = (long)(entryLifetime.TotalSeconds * Stopwatch.Frequency);
+    private readonly ConcurrentDictionary<long, (Inode Row, long Expires)> _inodes = new();
+    private readonly ConcurrentDictionary<NameKey, (long Inode, long Expires)> _names = new();
+    private long _generation;
+
+    /// <summary>Whether anything may be kept at all (timeouts of zero keep nothing).</summary>
+    public bool Enabled => _attributeTicks > 0;
+
+    /// <summary>Taken before a query whose result may be kept: see <see cref="PutInode"/>.</summary>
+    public long Ticket() => Volatile.Read(ref _generation);
+
+    /// <summary>A copy of the cached row, or null.</summary>
+    public Inode? GetInode(long inode)
+    {
+        if (!_inodes.TryGetValue(inode, out var entry)) return null;
+        if (entry.Expires >= Stopwatch.GetTimestamp()) return entry.Row.Clone();
+        _inodes.TryRemove(KeyValuePair.Create(inode, entry));
+        return null;
+    }
+
+    /// <summary>The inode a cached name points to, or null.</summary>
+    public long? GetName(long parent, byte[] name)
+    {
+        var key = new NameKey(parent, name);
+        if (!_names.TryGetValue(key, out var entry)) return null;
+        if (entry.Expires >= Stopwatch.GetTimestamp()) return entry.Inode;
+        _names.TryRemove(KeyValuePair.Create(key, entry));
+        return null;
+    }
+
+    /// <summary>
+    /// Keeps a row read from the database, unless an invalidation came since
+    /// <paramref name="ticket"/> (taken before the read).
+    /// </summary>
+    public void PutInode(Inode row, long ticket)
+    {
+        if (!Enabled || Ticket() != ticket) return;
+        PutCommitted(row);
+        // An invalidation may have slipped in between the check and the store: undo.
+        if (Ticket() != ticket) _inodes.TryRemove(row.Id, out _);
+    }
+
+    /// <summary>Keeps a name read from the database, under the same rule.</summary>
+    public void PutName(long parent, byte[] name, long inode, long ticket)
+    {
+        if (!Enabled || Ticket() != ticket) return;
+        PutCommittedName(parent, name, inode);
+        if (Ticket() != ticket) _names.TryRemove(new NameKey(parent, name), out _);
+    }
+
+    /// <summary>Keeps the row a change of this mount just committed (nobody else can have changed it yet).</summary>
+    public void PutCommitted(Inode row)
+    {
+        if (!Enabled) return;
+        MakeRoom();
+        _inodes[row.Id] = (row.Clone(), Stopwatch.GetTimestamp() + _attributeTicks);
+    }
+
+    /// <summary>Keeps a name a change of this mount just committed.</summary>
+    public void PutCommittedName(long parent, byte[] name, long inode)
+    {
+        if (!Enabled || _entryTicks <= 0) return;
+        MakeRoom();
+        _names[new NameKey(parent, name)] = (inode, Stopwatch.GetTimestamp() + _entryTicks);
+    }
+
+    /// <summary>Drops what one change made stale.</summary>
+    public void Invalidate(Invalidation change)
+    {
+        if (!Enabled) return;
+        Interlocked.Increment(ref _generation);
+        if (change.Kind == 'e') _names.TryRemove(new NameKey(change.Inode, change.Name!), out _);
+        else _inodes.TryRemove(change.Inode, out _);
+    }
+
+    /// <summary>Drops an inode (deleted, or changed in a way no invalidation names).</summary>
+    public void Forget(long inode) => Invalidate(Invalidation.Attributes(inode));
+
+    /// <summary>Bounded memory: when full, start again (cheaper than tracking use for a cache that refills with one query per entry).</summary>
+    private void MakeRoom()
+    {
+        if (_inodes.Count < capacity && _names.Count < capacity) return;
+        Interlocked.Increment(ref _generation);
+        _inodes.Clear();
+        _names.Clear();
+    }
+
+    /// <summary>A name in a directory, compared by bytes.</summary>
+    private readonly struct NameKey(long parent, byte[] name) : IEquatable<NameKey>
+    {
+        private readonly long _parent = parent;
+        private readonly byte[] _name = name;
+
+        public bool Equals(NameKey other) => _parent == other._parent && _name.AsSpan().SequenceEqual(other._name);
+
+        public override bool Equals(object? obj) => obj is NameKey other && Equals(other);
+
+        public override int GetHashCode()
+        {
+            var hash = new HashCode();
+            hash.Add(_parent);
+            hash.AddBytes(_name);
+            return hash.ToHashCode();
+        }
+    }
+}

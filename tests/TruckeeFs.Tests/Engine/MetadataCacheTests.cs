@@ -1,0 +1,87 @@
+using TruckeeFs.Meta;
+using TruckeeFs.Vfs;
+
+namespace TruckeeFs.Tests.Engine;
+
+/// <summary>The rules that keep the engine's metadata cache no staler than the kernel's own caches.</summary>
+public sealed class MetadataCacheTests
+{
+    private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
+
+    [Fact]
+    public void A_row_read_while_a_change_landed_is_not_kept()
+    {
+        var cache = new MetadataCache(Minute, Minute);
+        var ticket = cache.Ticket();
+        // The query ran; before its result is kept, a change of this or another inode lands.
+        cache.Invalidate(Invalidation.Attributes(99));
+        cache.PutInode(Row(7, mode: 1), ticket);
+        Assert.Null(cache.GetInode(7));
+
+        var fresh = cache.Ticket();
+        cache.PutInode(Row(7, mode: 2), fresh);
+        Assert.Equal(2, cache.GetInode(7)!.Mode);
+    }
+
+    [Fact]
+    public void Changes_drop_what_they_name_and_nothing_else()
+    {
+        var cache = new MetadataCache(Minute, Minute);
+        var ticket = cache.Ticket();
+        cache.PutInode(Row(1), ticket);
+        cache.PutInode(Row(2), ticket);
+        cache.PutName(1, "a"u8.ToArray(), 2, ticket);
+        cache.PutName(1, "b"u8.ToArray(), 3, ticket);
+
+        cache.Invalidate(Invalidation.Data(1));
+        cache.Invalidate(Invalidation.Entry(1, "a"u8));
+        Assert.Null(cache.GetInode(1));
+        Assert.NotNull(cache.GetInode(2));
+        Assert.Null(cache.GetName(1, "a"u8.ToArray()));
+        Assert.Equal(3, cache.GetName(1, "b"u8.ToArray()));
+        cache.Forget(2);
+        Assert.Null(cache.GetInode(2));
+    }
+
+    [Fact]
+    public void Names_are_compared_as_bytes()
+    {
+        var cache = new MetadataCache(Minute, Minute);
+        cache.PutCommittedName(1, "A"u8.ToArray(), 10);
+        cache.PutCommittedName(1, [0xff, 0xfe], 11);
+        Assert.Null(cache.GetName(1, "a"u8.ToArray()));
+        Assert.Null(cache.GetName(2, "A"u8.ToArray()));
+        Assert.Equal(10, cache.GetName(1, "A"u8.ToArray()));
+        Assert.Equal(11, cache.GetName(1, [0xff, 0xfe]));
+    }
+
+    [Fact]
+    public async Task Entries_live_no_longer_than_the_kernel_may_cache_them()
+    {
+        var cache = new MetadataCache(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50));
+        cache.PutCommitted(Row(5));
+        cache.PutCommittedName(1, "n"u8.ToArray(), 5);
+        Assert.NotNull(cache.GetInode(5));
+        await Task.Delay(200);
+        Assert.Null(cache.GetInode(5));
+        Assert.Null(cache.GetName(1, "n"u8.ToArray()));
+
+        var off = new MetadataCache(TimeSpan.Zero, TimeSpan.Zero);
+        off.PutCommitted(Row(5));
+        Assert.Null(off.GetInode(5));
+    }
+
+    [Fact]
+    public void Callers_get_copies_and_memory_stays_bounded()
+    {
+        var cache = new MetadataCache(Minute, Minute, capacity: 100);
+        cache.PutCommitted(Row(1, mode: 1));
+        cache.GetInode(1)!.Mode = 9;
+        Assert.Equal(1, cache.GetInode(1)!.Mode);
+        for (var i = 2; i <= 1000; i++) cache.PutCommitted(Row(i));
+        var kept = Enumerable.Range(1, 1000).Count(i => cache.GetInode(i) is not null);
+        Assert.InRange(kept, 1, 100);
+    }
+
+    private static Inode Row(long id, long mode = FileModes.Regular | 0x1A4) => new() { Id = id, Mode = mode, Nlink = 1 };
+}
