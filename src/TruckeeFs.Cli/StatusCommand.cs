@@ -64,7 +64,7 @@ internal static class StatusCommand
             var s = m.Statistics;
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {m.Mountpoint} pid {m.Pid} {m.State}, kernel FUSE protocol {m.KernelProtocol ?? "?"}; cache {Verb.Bytes(s.CachedBytes)}, hit ratio {s.HitRatio:0.000} ({s.CacheHits} hits, {s.CacheMisses} misses); " +
-                $"staged {Verb.Bytes(s.StagedBytes)}, upload queue {s.UploadQueue}, upload failures {s.UploadFailures}; downloaded {Verb.Bytes(s.BytesDownloaded)}, uploaded {Verb.Bytes(s.BytesUploaded)}; status {(DateTimeOffset.UtcNow - m.Updated).TotalSeconds:0} s old"));
+                $"staged {Verb.Bytes(s.StagedBytes)}, upload queue {s.UploadQueue}, upload failures {s.UploadFailures}; downloaded {Verb.Bytes(s.BytesDownloaded)}, uploaded {Verb.Bytes(s.BytesUploaded)}; metadata writes {s.MetadataWrites}; status {(DateTimeOffset.UtcNow - m.Updated).TotalSeconds:0} s old"));
         }
     }
 

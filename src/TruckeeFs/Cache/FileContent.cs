@@ -38,6 +38,7 @@ internal sealed class FileContent : IDisposable
     private long _readAheadFrom;
     private SealedVersion? _sealed;
     private SealedVersion? _committing;
+    private AttributeChange _changedAttributes = AttributeChange.None;
     private bool _marked;
     private int _openHandles;
 
@@ -57,6 +58,7 @@ internal sealed class FileContent : IDisposable
         Size = recovered.Size;
         Mtime = recovered.Mtime;
         Ctime = recovered.Ctime;
+        _changedAttributes = recovered.Attributes;
         _sealed = recovered;
         _services.Statistics.AddStagedBytes(recovered.StagedBlocks.Sum(b => b.Length));
     }
@@ -66,6 +68,13 @@ internal sealed class FileContent : IDisposable
     public long Size { get; private set; }
     public long Mtime { get; private set; }
     public long Ctime { get; private set; }
+
+    /// <summary>
+    /// Mode, owner and atime changed while the file has changes not committed: they go into
+    /// the file's next version, committed with its contents (one transaction instead of one per
+    /// change; writers such as tar set them all before close). Mtime is <see cref="Mtime"/>.
+    /// </summary>
+    public AttributeChange ChangedAttributes => _changedAttributes;
 
     /// <summary>The metadata content version the committed part of this content matches (the one loaded or last committed here).</summary>
     public long Version { get; private set; }
@@ -130,6 +139,26 @@ internal sealed class FileContent : IDisposable
             }
             Size = Math.Max(Size, offset + data.Length);
             Touch(now);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Changes attributes as part of the newest version: an explicit mtime replaces the one the
+    /// writes so far gave it (later writes move it again).
+    /// </summary>
+    public async ValueTask ChangeAttributesAsync(AttributeChange change, long now)
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            _changedAttributes = _changedAttributes.Then(change with { Mtime = null });
+            if (change.Mtime is { } mtime) Mtime = mtime;
+            Ctime = now;
+            IsDirty = true;
         }
         finally
         {
@@ -271,7 +300,7 @@ internal sealed class FileContent : IDisposable
             if (IsDirty)
             {
                 foreach (var block in _blocks.Values) block.Staged?.Freeze(durable);
-                var version = new SealedVersion(_inode, new Dictionary<long, Block>(_blocks), Size, Mtime, Ctime);
+                var version = new SealedVersion(_inode, new Dictionary<long, Block>(_blocks), Size, Mtime, Ctime, _changedAttributes);
                 if (!committingNow || _sealed?.Journaled == true || _committing?.Journaled == true)
                     version.WriteJournal(_services.JournalPath(_inode), durable);
                 var previous = _sealed;
@@ -370,6 +399,8 @@ internal sealed class FileContent : IDisposable
                 if (status == 0)
                 {
                     Version = updated!.Version;
+                    // Changes made since the seal are still to come, in a newer version.
+                    if (_sealed is null && !IsDirty) _changedAttributes = AttributeChange.None;
                     // Blocks not written since the seal are now stored objects: serve them from the cache.
                     foreach (var staged in version.StagedBlocks)
                     {

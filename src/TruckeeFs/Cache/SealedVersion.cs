@@ -23,7 +23,8 @@ internal readonly record struct Block(StagedBlock? Staged, string? Cap, long Len
 /// staged blocks alone cannot tell. A version committed before its close returns needs no
 /// entry until its commit fails (<see cref="MakeDurable"/> writes one then).
 /// </summary>
-internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block> blocks, long size, long mtime, long ctime)
+/// <param name="attributes">Mode, owner and atime changed while the version was written, committed with it.</param>
+internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block> blocks, long size, long mtime, long ctime, AttributeChange attributes)
 {
     private const string Header = "truckeefs commit 1";
 
@@ -36,6 +37,8 @@ internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block>
     public long Mtime => mtime;
 
     public long Ctime => ctime;
+
+    public AttributeChange Attributes => attributes;
 
     /// <summary>Its journal entry has been written.</summary>
     public bool Journaled { get; private set; }
@@ -50,7 +53,7 @@ internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block>
         [.. blocks.OrderBy(b => b.Key).Select(b => b.Value.Staged is { } staged
             ? new BlockRef(b.Key, staged.Cap ?? throw new InvalidOperationException($"block {b.Key} of inode {inode} is not uploaded"), staged.Length)
             : new BlockRef(b.Key, b.Value.Cap, b.Value.Length))],
-        size, mtime, ctime);
+        size, mtime, ctime) { Attributes = attributes };
 
     /// <summary>
     /// Writes the journal entry atomically (a temporary file renamed over the old entry), so a
@@ -63,6 +66,7 @@ internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block>
         var text = new StringBuilder();
         text.Append(Header).Append('\n');
         text.Append(CultureInfo.InvariantCulture, $"size {size}\nmtime {mtime}\nctime {ctime}\n");
+        foreach (var (name, value) in AttributeLines(attributes)) text.Append(CultureInfo.InvariantCulture, $"attr {name} {value}\n");
         foreach (var (index, block) in blocks.OrderBy(b => b.Key))
         {
             if (block.Staged is { } staged) text.Append(CultureInfo.InvariantCulture, $"staged {index} {System.IO.Path.GetFileName(staged.Path)}\n");
@@ -94,6 +98,14 @@ internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block>
         _ = Posix.SyncDirectory(System.IO.Path.GetDirectoryName(path)!);
     }
 
+    private static IEnumerable<(string Name, long Value)> AttributeLines(AttributeChange change)
+    {
+        if (change.Mode is { } mode) yield return ("mode", mode);
+        if (change.Uid is { } uid) yield return ("uid", uid);
+        if (change.Gid is { } gid) yield return ("gid", gid);
+        if (change.Atime is { } atime) yield return ("atime", atime);
+    }
+
     /// <summary>Reads a journal entry; staged blocks are looked for beside it. Throws <see cref="InvalidDataException"/> for a damaged entry.</summary>
     public static SealedVersion ReadJournal(long inode, string path)
     {
@@ -108,10 +120,23 @@ internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block>
         var mtime = Field(2, "mtime");
         var ctime = Field(3, "ctime");
         var blocks = new Dictionary<long, Block>();
+        var attributes = AttributeChange.None;
         foreach (var line in lines[4..^1])
         {
             var fields = line.Split(' ', 4);
-            if (fields is ["staged", var index, var name] && !name.Contains('/', StringComparison.Ordinal))
+            if (fields is ["attr", var attribute, var value])
+            {
+                var number = Number(value);
+                attributes = attributes.Then(attribute switch
+                {
+                    "mode" => new AttributeChange { Mode = number },
+                    "uid" => new AttributeChange { Uid = number },
+                    "gid" => new AttributeChange { Gid = number },
+                    "atime" => new AttributeChange { Atime = number },
+                    _ => throw new InvalidDataException($"{path}: unknown attribute \"{attribute}\""),
+                });
+            }
+            else if (fields is ["staged", var index, var name] && !name.Contains('/', StringComparison.Ordinal))
             {
                 var staged = System.IO.Path.Combine(directory, name);
                 if (!File.Exists(staged)) throw new InvalidDataException($"{path}: staged block {staged} is missing");
@@ -126,9 +151,9 @@ internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block>
                 throw new InvalidDataException($"{path}: unreadable line \"{line}\"");
             }
         }
-        return new SealedVersion(inode, blocks, size, mtime, ctime) { Journaled = true };
+        return new SealedVersion(inode, blocks, size, mtime, ctime, attributes) { Journaled = true };
 
-        long Number(string text) => long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+        long Number(string text) => long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
             ? n : throw new InvalidDataException($"{path}: \"{text}\" is not a number");
     }
 }

@@ -21,6 +21,9 @@ public interface IMetaStore : ISessionStore, IDisposable
     /// <summary>The filesystem's identity, fixed at creation; prefixes coordination keys.</summary>
     string FilesystemId { get; }
 
+    /// <summary>Write transactions this store object committed since it was opened (for status).</summary>
+    long CommittedWrites { get; }
+
     Inode? GetInode(long inode);
 
     /// <summary>The inode a directory entry names, or null.</summary>
@@ -197,19 +200,50 @@ public readonly record struct DirectoryEntry(long Cookie, byte[] Name, Inode Ino
 /// <summary>A block of a file: index, cap of its immutable object and the object's length.</summary>
 public readonly record struct BlockRef(long Index, string? Cap, long Length);
 
-/// <summary>A complete version of a file's contents: every block that is not a hole (caps not null), size and times.</summary>
-public sealed record ContentCommit(IReadOnlyList<BlockRef> Blocks, long Size, long Mtime, long Ctime);
+/// <summary>
+/// A complete version of a file's contents: every block that is not a hole (caps not null), size
+/// and times, and the attribute changes made while it was written (<see cref="Attributes"/>:
+/// mode, owner and atime; its Mtime is not used, <see cref="Mtime"/> is the file's).
+/// </summary>
+public sealed record ContentCommit(IReadOnlyList<BlockRef> Blocks, long Size, long Mtime, long Ctime)
+{
+    public AttributeChange Attributes { get; init; } = AttributeChange.None;
+}
 
 public readonly record struct FilesystemUsage(long Inodes, long Bytes);
 
-/// <summary>Attribute changes; null members are left alone.</summary>
+/// <summary>Attribute changes; null members are left alone. Mode carries permission bits only (the file type never changes).</summary>
 public sealed record AttributeChange
 {
+    public static readonly AttributeChange None = new();
+
     public long? Mode { get; init; }
     public long? Uid { get; init; }
     public long? Gid { get; init; }
     public long? Atime { get; init; }
     public long? Mtime { get; init; }
+
+    public bool IsEmpty => Mode is null && Uid is null && Gid is null && Atime is null && Mtime is null;
+
+    /// <summary>This change followed by <paramref name="later"/>: what both set, the later one winning.</summary>
+    public AttributeChange Then(AttributeChange later) => new()
+    {
+        Mode = later.Mode ?? Mode,
+        Uid = later.Uid ?? Uid,
+        Gid = later.Gid ?? Gid,
+        Atime = later.Atime ?? Atime,
+        Mtime = later.Mtime ?? Mtime,
+    };
+
+    /// <summary>Applies the change to <paramref name="row"/> (all but ctime).</summary>
+    public void ApplyTo(Inode row)
+    {
+        if (Mode is { } mode) row.Mode = (row.Mode & FileModes.TypeMask) | (mode & FileModes.PermissionMask);
+        if (Uid is { } uid) row.Uid = uid;
+        if (Gid is { } gid) row.Gid = gid;
+        if (Atime is { } atime) row.Atime = atime;
+        if (Mtime is { } mtime) row.Mtime = mtime;
+    }
 }
 
 [Flags]

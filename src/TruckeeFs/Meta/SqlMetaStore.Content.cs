@@ -41,11 +41,15 @@ public sealed partial class SqlMetaStore
             // References are dropped after all are taken: a cap may move between blocks.
             foreach (var cap in dropped) DropReference(c, t, cap, freed);
 
+            commit.Attributes.ApplyTo(row);
             row.Size = commit.Size;
             row.Mtime = commit.Mtime;
             row.Ctime = commit.Ctime;
             row.Version++;
-            c.Execute("UPDATE inodes SET size = @Size, mtime = @Mtime, ctime = @Ctime, version = @Version WHERE id = @Id", row, t);
+            c.Execute(commit.Attributes.IsEmpty
+                ? "UPDATE inodes SET size = @Size, mtime = @Mtime, ctime = @Ctime, version = @Version WHERE id = @Id"
+                : "UPDATE inodes SET size = @Size, mtime = @Mtime, ctime = @Ctime, version = @Version, mode = @Mode, uid = @Uid, gid = @Gid, atime = @Atime WHERE id = @Id",
+                row, t);
             result = row;
             return 0;
         });

@@ -195,11 +195,7 @@ public sealed partial class SqlMetaStore
         {
             var row = SelectInode(c, t, inode);
             if (row is null) return Errno.ENOENT;
-            if (change.Mode is { } mode) row.Mode = (row.Mode & FileModes.TypeMask) | (mode & FileModes.PermissionMask);
-            if (change.Uid is { } uid) row.Uid = uid;
-            if (change.Gid is { } gid) row.Gid = gid;
-            if (change.Atime is { } atime) row.Atime = atime;
-            if (change.Mtime is { } mtime) row.Mtime = mtime;
+            change.ApplyTo(row);
             row.Ctime = now;
             c.Execute("UPDATE inodes SET mode = @Mode, uid = @Uid, gid = @Gid, atime = @Atime, mtime = @Mtime, ctime = @Ctime WHERE id = @Id", row, t);
             result = row;

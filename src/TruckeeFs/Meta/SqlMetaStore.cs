@@ -15,6 +15,7 @@ public sealed partial class SqlMetaStore : IMetaStore
 
     private readonly SqlDialect _dialect;
     private readonly string _forUpdate;
+    private long _committedWrites;
 
     /// <summary>Opens the database, creating or migrating its schema; the store owns <paramref name="dialect"/> from here on, even if this fails.</summary>
     /// <param name="rootUid">Owner of the root directory when the filesystem is created.</param>
@@ -43,6 +44,8 @@ public sealed partial class SqlMetaStore : IMetaStore
     public string Description => _dialect.Description;
 
     public string FilesystemId { get; }
+
+    public long CommittedWrites => Interlocked.Read(ref _committedWrites);
 
     public Inode? GetInode(long inode) => Read(c => SelectInode(c, null, inode));
 
@@ -120,6 +123,7 @@ public sealed partial class SqlMetaStore : IMetaStore
             _dialect.DiscardConnections();
             throw new MetaStoreException($"metadata database ({Description}) failed during a commit, which may or may not have been applied: {e.Message}", e);
         }
+        Interlocked.Increment(ref _committedWrites);
         return result;
     });
 

@@ -148,13 +148,20 @@ public sealed partial class Vfs
                 ReleaseContent(inode);
             }
         }
-        else if (change.Mtime is not null && AcquireLiveContent(inode) is { } live)
+        else if (AcquireLiveContent(inode) is { } live)
         {
             try
             {
-                // An explicit mtime must not be overwritten by the commit of earlier writes.
-                var status = live.HasUncommitted ? await CommitNowAsync(live, durable: false).ConfigureAwait(false) : 0;
-                if (status != 0) return (status, null);
+                // Changes made while the file has writes not committed join them (tar, cp -a and
+                // the like set times, owner and mode before close): one commit instead of one
+                // each, and an explicit mtime that the commit of earlier writes cannot overwrite.
+                if (live.HasUncommitted)
+                {
+                    await live.ChangeAttributesAsync(change, Now()).ConfigureAwait(false);
+                    // Nobody has it open to close it (its upload is pending): this is its close.
+                    var status = live.OpenHandles == 0 ? await CloseVersionAsync(live, durable: false).ConfigureAwait(false) : 0;
+                    return status != 0 ? (status, null) : (0, Overlay(CurrentInode(inode) ?? row));
+                }
             }
             finally
             {
@@ -445,7 +452,7 @@ public sealed partial class Vfs
                     size = Math.Max(size, staged.Index * _options.BlockSize + staged.Length);
                     mtime = Math.Max(mtime, (File.GetLastWriteTimeUtc(staged.Path) - DateTime.UnixEpoch).Ticks * 100);
                 }
-                version = new SealedVersion(inode, blocks, size, mtime, Math.Max(mtime, version?.Ctime ?? row.Ctime));
+                version = new SealedVersion(inode, blocks, size, mtime, Math.Max(mtime, version?.Ctime ?? row.Ctime), version?.Attributes ?? AttributeChange.None);
                 version.WriteJournal(_content.JournalPath(inode), durable: true);
                 Log.RecoveredUnclosed(_log, inode, left.Unsealed.Count);
             }

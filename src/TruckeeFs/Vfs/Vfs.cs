@@ -42,6 +42,7 @@ public sealed partial class Vfs : IAsyncDisposable
         _mirror = mirror;
         _options = options;
         _log = log;
+        Statistics = new VfsStatistics(() => meta.CommittedWrites);
         _cache = new MetadataCache(TimeSpan.FromSeconds(options.AttributeTimeout), TimeSpan.FromSeconds(options.EntryTimeout));
         Directory.CreateDirectory(options.CacheDirectory);
         _content = new ContentServices(meta, store, new BlockCache(store, options.CacheDirectory, options.Cache.ReadAhead, Statistics),
@@ -53,7 +54,7 @@ public sealed partial class Vfs : IAsyncDisposable
     public VfsOptions Options => _options;
 
     /// <summary>Counters of the data path (cache, staging, uploads) for status reports.</summary>
-    public VfsStatistics Statistics { get; } = new();
+    public VfsStatistics Statistics { get; }
 
     /// <summary>
     /// Makes the state a previous mount left consistent: reclaims inodes that were unlinked while
@@ -191,6 +192,7 @@ public sealed partial class Vfs : IAsyncDisposable
         // A row read just before a background commit landed is older than the content: use the content's values.
         if (!content.HasUncommitted && row.Version >= content.Version) return row;
         var copy = row.Clone();
+        content.ChangedAttributes.ApplyTo(copy);
         copy.Size = content.Size;
         copy.Mtime = content.Mtime;
         copy.Ctime = Math.Max(row.Ctime, content.Ctime);

@@ -5,7 +5,8 @@ namespace TruckeeFs.Vfs;
 /// set by their owner. Updated with Interlocked from any thread; <see cref="Snapshot"/> reads
 /// them all at once (each value is exact, the set is not a transaction).
 /// </summary>
-public sealed class VfsStatistics
+/// <param name="metadataWrites">Write transactions the metadata store committed so far.</param>
+public sealed class VfsStatistics(Func<long> metadataWrites)
 {
     private long _cacheHits;
     private long _cacheMisses;
@@ -40,13 +41,13 @@ public sealed class VfsStatistics
     public VfsStatisticsSnapshot Snapshot() => new(
         Interlocked.Read(ref _cacheHits), Interlocked.Read(ref _cacheMisses), Interlocked.Read(ref _bytesDownloaded),
         Interlocked.Read(ref _bytesUploaded), Interlocked.Read(ref _uploadFailures), Interlocked.Read(ref _cachedBytes),
-        Interlocked.Read(ref _stagedBytes), Interlocked.Read(ref _uploadQueue));
+        Interlocked.Read(ref _stagedBytes), Interlocked.Read(ref _uploadQueue), metadataWrites());
 }
 
 /// <summary>The values of <see cref="VfsStatistics"/> at one moment.</summary>
 public sealed record VfsStatisticsSnapshot(
     long CacheHits, long CacheMisses, long BytesDownloaded, long BytesUploaded, long UploadFailures,
-    long CachedBytes, long StagedBytes, long UploadQueue)
+    long CachedBytes, long StagedBytes, long UploadQueue, long MetadataWrites)
 {
     /// <summary>Hits over all block reads, 0 to 1 (1 before any read).</summary>
     public double HitRatio => CacheHits + CacheMisses == 0 ? 1.0 : (double)CacheHits / (CacheHits + CacheMisses);

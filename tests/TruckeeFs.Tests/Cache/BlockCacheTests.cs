@@ -17,7 +17,7 @@ namespace TruckeeFs.Tests.Cache;
 public sealed class BlockCacheTests : IAsyncLifetime
 {
     private readonly TempDirectory _directory = TempDirectory.Create("block-cache");
-    private readonly VfsStatistics _statistics = new();
+    private readonly VfsStatistics _statistics = new(() => 0);
     private TahoeTestGateway _gateway = null!;
     private TahoeContentStore _store = null!;
 

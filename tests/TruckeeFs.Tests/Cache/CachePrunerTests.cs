@@ -17,7 +17,7 @@ public sealed class CachePrunerTests : IAsyncLifetime
 {
     private const int BlockLength = 100_000;
     private readonly TempDirectory _directory = TempDirectory.Create("cache-pruner");
-    private readonly VfsStatistics _statistics = new();
+    private readonly VfsStatistics _statistics = new(() => 0);
     private TahoeTestGateway _gateway = null!;
     private TahoeContentStore _store = null!;
     private BlockCache _cache = null!;

@@ -208,6 +208,26 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
     }
 
     [Fact]
+    public void Attributes_set_while_a_file_is_written_show_at_once_and_stay_after_more_writes()
+    {
+        var dir = fixture.NewDirectory("attributes-open");
+        var file = $"{dir}/f";
+        Assert.Equal(0, Sys.Open(file, Sys.O_RDWR | Sys.O_CREAT | Sys.O_EXCL, 0x180, out var fd));
+        Assert.Equal(0, Sys.Write(fd, new byte[3000], out _));
+        Assert.Equal(0, Sys.Utimensat(file, Timespec.Omit, new Timespec(2_000_000, 6)));
+        Assert.Equal(0, Sys.Chown(file, 1000, 1001));
+        Assert.Equal(0, Sys.Chmod(file, 0x1A4));
+        Assert.Equal(0, Sys.FStat(fd, out var open));
+        Assert.Equal((0x1A4u, 1000u, 1001u, 2_000_000_000_000_006L, 3000L), (open.Permissions, open.Uid, open.Gid, open.MtimeNs, open.Size));
+        // A later write moves the mtime again; mode and owner stay.
+        Assert.Equal(0, Sys.PWrite(fd, new byte[10], 3000, out _));
+        Assert.Equal(0, Sys.Close(fd));
+        Assert.Equal(0, Sys.Stat(file, out var closed));
+        Assert.Equal((0x1A4u, 1000u, 1001u, 3010L), (closed.Permissions, closed.Uid, closed.Gid, closed.Size));
+        Assert.True(closed.MtimeNs > open.MtimeNs);
+    }
+
+    [Fact]
     public void Fallocate_allocates_punches_and_zeroes()
     {
         var dir = fixture.NewDirectory("fallocate");

@@ -56,6 +56,14 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
                 expected["cycled"] = RandomNumberGenerator.GetBytes(2 * Block + round);
                 await File.WriteAllBytesAsync($"{mount.Path}/cycled", expected["cycled"]);
             }
+            // Times, owner and mode set before the close, as tar sets them: journaled with the version.
+            expected["attributed"] = RandomNumberGenerator.GetBytes(Block + 3);
+            Assert.Equal(0, Sys.Open($"{mount.Path}/attributed", Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x180, out var fd));
+            Assert.Equal(0, Sys.Write(fd, expected["attributed"], out _));
+            Assert.Equal(0, Sys.Utimensat($"{mount.Path}/attributed", new Timespec(1_000_000, 5), new Timespec(2_000_000, 6)));
+            Assert.Equal(0, Sys.Chown($"{mount.Path}/attributed", 1000, 1001));
+            Assert.Equal(0, Sys.Chmod($"{mount.Path}/attributed", 0x1A0));
+            Assert.Equal(0, Sys.Close(fd));
             foreach (var (name, data) in expected) Assert.Equal(data, await File.ReadAllBytesAsync($"{mount.Path}/{name}"));
             Assert.Contains(TahoeBackedFilesystem.Staged(cache.Path), path => path.EndsWith(".commit", StringComparison.Ordinal));
             mount.Kill();
@@ -71,6 +79,9 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
                 Assert.Equal(data.Length, stat.Size);
                 Assert.Equal(data, await File.ReadAllBytesAsync($"{again.Path}/{name}"));
             }
+            Assert.Equal(0, Sys.Stat($"{again.Path}/attributed", out var attributed));
+            Assert.Equal((0x1A0u, 1000u, 1001u, 1_000_000_000_000_005L, 2_000_000_000_000_006L),
+                (attributed.Permissions, attributed.Uid, attributed.Gid, attributed.AtimeNs, attributed.MtimeNs));
             Assert.Equal(0, await again.UnmountAsync());
         }
         Assert.True(_fs.Gateway.Counters.Uploads > uploads, "the next mount uploaded the recovered versions");
