@@ -76,6 +76,9 @@ internal sealed class FileContent : IDisposable
     /// </summary>
     public AttributeChange ChangedAttributes => _changedAttributes;
 
+    /// <summary>The inode's row as this content's last commit left it (null before one landed here).</summary>
+    public Inode? LastCommitted { get; private set; }
+
     /// <summary>The metadata content version the committed part of this content matches (the one loaded or last committed here).</summary>
     public long Version { get; private set; }
 
@@ -399,6 +402,7 @@ internal sealed class FileContent : IDisposable
                 if (status == 0)
                 {
                     Version = updated!.Version;
+                    LastCommitted = updated.Clone();
                     // Changes made since the seal are still to come, in a newer version.
                     if (_sealed is null && !IsDirty) _changedAttributes = AttributeChange.None;
                     // Blocks not written since the seal are now stored objects: serve them from the cache.

@@ -336,9 +336,23 @@ public sealed partial class Vfs
     /// </summary>
     private async Task<int> CommitSealedAsync(FileContent content)
     {
+        var basis = content.Version;
         var (status, landed) = await content.CommitSealedAsync().ConfigureAwait(false);
-        if (landed) ContentCommitted(content.Inode);
-        else if (status != 0) Log.CommitDropped(_log, content.Inode, status);
+        if (landed)
+        {
+            // The version committed is the one this mount's kernel cached as it was written
+            // (every write went through it): an open need not drop the kernel's pages, if they
+            // were of the version these writes started from.
+            lock (_liveLock)
+            {
+                if (_live.TryGetValue(content.Inode, out var live) && live.ServedVersion == basis) live.ServedVersion = content.Version;
+            }
+            ContentCommitted(content.Inode);
+        }
+        else if (status != 0)
+        {
+            Log.CommitDropped(_log, content.Inode, status);
+        }
         await _content.Collector.CollectAsync().ConfigureAwait(false);
         return status;
     }

@@ -183,13 +183,15 @@ public sealed partial class Vfs : IAsyncDisposable
         return Overlay(inode);
     }
 
-    /// <summary>The attributes with the newest size and times of a file whose changes are not yet committed (or just committed).</summary>
+    /// <summary>The attributes with the newest size, times, mode and owner of a file whose changes are not yet committed (or just committed).</summary>
     private Inode Overlay(Inode row)
     {
         FileContent? content;
         lock (_liveLock) content = _live.TryGetValue(row.Id, out var live) ? live.Content : null;
         if (content is null) return row;
-        // A row read just before a background commit landed is older than the content: use the content's values.
+        // A row read just before a commit of this mount landed is older than the row that
+        // commit left (which may have changed mode and owner too): start from the newer one.
+        if (content.LastCommitted is { } committed && committed.Version > row.Version) row = committed.Clone();
         if (!content.HasUncommitted && row.Version >= content.Version) return row;
         var copy = row.Clone();
         content.ChangedAttributes.ApplyTo(copy);

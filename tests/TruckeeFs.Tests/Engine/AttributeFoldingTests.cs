@@ -64,6 +64,22 @@ public sealed class AttributeFoldingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_file_written_here_is_reopened_with_the_kernel_pages_its_writes_left()
+    {
+        Assert.Equal(0, _vfs.Create(new RequestContext(0, 0, 1), Vfs.Vfs.RootInode, "written-here"u8, 0x1A4, 0, out var created, out var handle));
+        Assert.Equal(0, await _vfs.WriteAsync(handle, 0, new byte[5000]));
+        Assert.Equal(0, await _vfs.FlushAsync(handle));
+        await _vfs.ReleaseAsync(handle);
+        var (status, again, keepCache) = await _vfs.OpenAsync(created.Id, 0);
+        Assert.Equal(0, status);
+        Assert.True(keepCache);
+        Assert.Equal(0, await _vfs.WriteAsync(again, 0, new byte[10]));
+        Assert.Equal(0, await _vfs.FlushAsync(again));
+        await _vfs.ReleaseAsync(again);
+        Assert.True((await _vfs.OpenAsync(created.Id, 0)).KeepCache);
+    }
+
+    [Fact]
     public async Task A_change_to_a_clean_file_is_committed_at_once_and_a_later_write_moves_the_mtime_again()
     {
         Assert.Equal(0, _vfs.Create(new RequestContext(0, 0, 1), Vfs.Vfs.RootInode, "clean"u8, 0x1A4, 0, out var created, out var handle));

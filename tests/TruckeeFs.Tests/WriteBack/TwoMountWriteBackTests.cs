@@ -90,7 +90,11 @@ public sealed class TwoMountWriteBackTests : IAsyncLifetime
             TahoeBackedFilesystem.Fsync($"{a.Path}/shared");
             _fs.Gateway!.Faults.Latency = TimeSpan.FromSeconds(30);
             // Closed on A: its commit is pending (marked for the other mounts) when A dies.
-            await File.WriteAllBytesAsync($"{a.Path}/shared", changed);
+            // Overwritten in place, not truncated first: a fork elsewhere in this test process
+            // flushes open files (close-on-exec), and an empty version would need no upload and
+            // land at once.
+            await using (var stream = new FileStream($"{a.Path}/shared", FileMode.Open, FileAccess.Write))
+                await stream.WriteAsync(changed);
             a.Kill();
         }
         _fs.Gateway.Faults.Clear();
