@@ -140,7 +140,8 @@ public sealed partial class SqlMetaStore : IMetaStore
     /// pause, a failed connection once at once (a kept connection the server dropped, or a
     /// restart between two operations, must not fail an operation that can simply reconnect).
     /// A server that stays down fails the second attempt too, so the wait for it is bounded by
-    /// a few connect or command timeouts.
+    /// a few connect or command timeouts. An attempt that failed during its commit
+    /// (<see cref="MetaStoreException"/>) is never run again.
     /// </summary>
     private T Run<T>(Func<T> attempt)
     {
@@ -151,7 +152,7 @@ public sealed partial class SqlMetaStore : IMetaStore
             {
                 return attempt();
             }
-            catch (Exception e) when (_dialect.IsConnectionFailure(e))
+            catch (Exception e) when (e is not MetaStoreException && _dialect.IsConnectionFailure(e))
             {
                 _dialect.DiscardConnections();
                 if (reconnected) throw new MetaStoreException($"metadata database ({Description}) failed: {e.Message}", e);

@@ -7,7 +7,8 @@ namespace TruckeeFs.Tests.Meta;
 
 /// <summary>
 /// What the metadata operations of a small file's life cost in round trips to MariaDB (each a
-/// wait on the network and the server), counted by a relay in front of the shared test server.
+/// wait on the network and the server), counted by a relay in front of the shared test server;
+/// and what a link lost at the worst moment, after a commit was sent, does.
 /// </summary>
 public sealed class MariaDbRoundTripTests : IDisposable
 {
@@ -46,6 +47,21 @@ public sealed class MariaDbRoundTripTests : IDisposable
         Assert.Equal(2, RoundTrips(() => _store.Unlink(Root, "f"u8.ToArray(), 6, out _)));
         Assert.Equal(2, RoundTrips(() => _store.DeleteInode(file.Id, out _)));
         Assert.Equal(1, RoundTrips(() => _store.Heartbeat(session, 7)));
+    }
+
+    [Fact]
+    public void A_create_whose_reply_is_lost_after_its_commit_is_reported_as_maybe_applied_and_not_run_again()
+    {
+        _store.GetInode(Root);
+        // The create's second batch carries its commit.
+        _relay.CutAtReply(2);
+
+        var failure = Assert.Throws<MetaStoreException>(() => _store.Create(Root, "cut"u8.ToArray(), new NewNode(FileMode, 0, 0), 2, out _));
+
+        Assert.Contains("may or may not have been applied", failure.Message, StringComparison.Ordinal);
+        // Applied once: the name exists, with one inode.
+        Assert.NotNull(_store.Lookup(Root, "cut"u8.ToArray()));
+        Assert.Equal(2, _store.Usage().Inodes);
     }
 
     public void Dispose()
