@@ -329,8 +329,9 @@ public sealed partial class Vfs
     /// </summary>
     private async Task<int> CommitSealedAsync(FileContent content)
     {
-        var (status, landed) = await content.CommitSealedAsync().ConfigureAwait(false);
-        if (landed) ContentCommitted(content.Inode);
+        var ticket = _cache.RowTicket(content.Inode);
+        var (status, committed) = await content.CommitSealedAsync().ConfigureAwait(false);
+        if (committed is not null) ContentCommitted(committed, ticket);
         else if (status != 0) Log.CommitDropped(_log, content.Inode, status);
         await _content.Collector.CollectAsync().ConfigureAwait(false);
         return status;
