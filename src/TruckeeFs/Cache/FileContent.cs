@@ -340,12 +340,12 @@ internal sealed class FileContent : IDisposable
     /// <summary>
     /// Commits the newest sealed version, if any: stores its staged blocks not stored yet, then
     /// records it in metadata as the file's complete new version. Returns the status (0, or ENOENT if the inode is gone, when the version is
-    /// dropped) and whether a commit landed. A content store failure throws
+    /// dropped) and, when a commit landed, the inode's row as it left it. A content store failure throws
     /// (<see cref="Content.ContentStoreException"/> or <see cref="IOException"/>) and keeps the
     /// version staged and sealed for a retry; nothing of it becomes visible before every block
     /// is stored.
     /// </summary>
-    public async ValueTask<(int Status, bool Landed)> CommitSealedAsync()
+    public async ValueTask<(int Status, Inode? Committed)> CommitSealedAsync()
     {
         await _commitLock.WaitAsync().ConfigureAwait(false);
         try
@@ -362,7 +362,7 @@ internal sealed class FileContent : IDisposable
             {
                 _lock.Release();
             }
-            if (version is null) return (0, false);
+            if (version is null) return (0, null);
 
             var status = 0;
             Inode? updated = null;
@@ -428,7 +428,7 @@ internal sealed class FileContent : IDisposable
                 _lock.Release();
             }
             _services.Collector.Discard(unreferenced);
-            return (status, status == 0);
+            return (status, status == 0 ? updated : null);
         }
         finally
         {

@@ -35,16 +35,32 @@ public interface IMetaStore : ISessionStore, IDisposable
     /// inheritance. ENOENT/ENOTDIR for a bad parent, EEXIST if the name is taken. A session in
     /// <paramref name="openedBy"/> (0: none) has the new node open from the same transaction
     /// (create(2) opens what it creates), as <see cref="ISessionStore.AddOpen"/> would record.
+    /// <paramref name="directory"/> is the parent's row as the transaction left it.
     /// </summary>
+    int Create(long parent, byte[] name, NewNode node, long now, out Inode created, out Inode directory, long openedBy = 0);
+
+    /// <summary>As the other overload, without the parent's row.</summary>
     int Create(long parent, byte[] name, NewNode node, long now, out Inode created, long openedBy = 0);
 
     /// <summary>A new name for an existing non-directory (EPERM for directories).</summary>
     int Link(long inode, long newParent, byte[] newName, long now, out Inode linked);
 
-    /// <summary>Removes a non-directory's name; <paramref name="unlinked"/> has the inode's new link count.</summary>
+    /// <summary>
+    /// Removes a non-directory's name; <paramref name="unlinked"/> has the inode's new link count,
+    /// <paramref name="directory"/> the parent's row as the transaction left it.
+    /// </summary>
+    int Unlink(long parent, byte[] name, long now, out Inode? unlinked, out Inode? directory);
+
+    /// <summary>As the other overload, without the parent's row.</summary>
     int Unlink(long parent, byte[] name, long now, out Inode? unlinked);
 
-    /// <summary>Removes an empty directory (ENOTEMPTY otherwise); <paramref name="removed"/> has link count 0.</summary>
+    /// <summary>
+    /// Removes an empty directory (ENOTEMPTY otherwise); <paramref name="removed"/> has link count
+    /// 0, <paramref name="directory"/> is the parent's row as the transaction left it.
+    /// </summary>
+    int RemoveDirectory(long parent, byte[] name, long now, out Inode? removed, out Inode? directory);
+
+    /// <summary>As the other overload, without the parent's row.</summary>
     int RemoveDirectory(long parent, byte[] name, long now, out Inode? removed);
 
     /// <summary>

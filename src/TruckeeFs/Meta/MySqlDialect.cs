@@ -48,7 +48,7 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
     private const int AccessDenied = 1045;
     private readonly string _connectionString;
     private readonly MySqlOptions _options;
-    private readonly ConcurrentStack<MySqlConnection> _idle = new();
+    private readonly ConcurrentStack<BatchingMySqlConnection> _idle = new();
     private readonly Action<DbConnection> _giveBack;
     private int _idleCount;
     private volatile bool _disposed;
@@ -105,11 +105,10 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
             Interlocked.Decrement(ref _idleCount);
             return new ConnectionLease(connection, _giveBack);
         }
-        connection = new MySqlConnection(_connectionString);
+        connection = new BatchingMySqlConnection(_connectionString);
         try
         {
-            connection.Open();
-            AbortIdleTransactions(connection);
+            OpenSession(connection);
         }
         catch
         {
@@ -120,22 +119,24 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
     }
 
     /// <summary>
-    /// Has MariaDB abort a transaction of this connection that stays idle for
-    /// <see cref="IdleTransactionTimeout"/> seconds. Every transaction here runs its statements
+    /// Opens a connection with the session settings every transaction relies on, sent once:
+    /// READ COMMITTED, so that locking reads see the newest rows and take no gap locks (concurrent
+    /// creates in one directory do not deadlock each other), and the abort of transactions left
+    /// idle (<see cref="IdleTransactionTimeout"/>). Every transaction here runs its statements
     /// back to back, so only a frozen client (a stopped or stalled host) goes idle inside one; the
     /// row locks it holds would otherwise block the other hosts, even the survivor removing its
     /// session, until the server's lock wait timeout, and again after it. MySQL lacks the
     /// setting: there such locks last until the frozen client's connection drops.
     /// </summary>
-    private static void AbortIdleTransactions(MySqlConnection connection)
+    private static void OpenSession(BatchingMySqlConnection connection)
     {
-        using var command = new MySqlCommand($"SET SESSION idle_transaction_timeout = {IdleTransactionTimeout}", connection);
         try
         {
-            command.ExecuteNonQuery();
+            connection.Open($"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; SET SESSION idle_transaction_timeout = {IdleTransactionTimeout}");
         }
         catch (MySqlException e) when (e.Number == UnknownSystemVariable)
         {
+            // MySQL: the isolation level, first in the batch, is set.
         }
     }
 
@@ -146,7 +147,7 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
         {
             if (Interlocked.Increment(ref _idleCount) <= MaxIdle)
             {
-                _idle.Push((MySqlConnection)connection);
+                _idle.Push((BatchingMySqlConnection)connection);
                 // A Dispose that ran meanwhile did not see this one.
                 if (_disposed) DiscardConnections();
                 return;
@@ -156,10 +157,12 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
         connection.Dispose();
     }
 
-    // READ COMMITTED: locking reads see the newest rows and take no gap locks, so concurrent
-    // creates in one directory do not deadlock each other.
-    public override DbTransaction BeginWrite(DbConnection connection) =>
-        ((MySqlConnection)connection).BeginTransaction(IsolationLevel.ReadCommitted);
+    /// <summary>Begins a transaction that sends nothing of its own: see <see cref="BatchingMySqlConnection"/>.</summary>
+    public override DbTransaction BeginWrite(DbConnection connection) => connection.BeginTransaction();
+
+    public override string CommitWith(DbTransaction transaction, string sql) => ((BatchingMySqlConnection.Transaction)transaction).CommitWith(sql);
+
+    public override bool IsCommitting(DbTransaction transaction) => ((BatchingMySqlConnection.Transaction)transaction).CommitSent;
 
     /// <summary>InnoDB makes each commit durable (innodb_flush_log_at_trx_commit=1).</summary>
     public override void Sync(DbConnection connection)

@@ -40,6 +40,17 @@ public abstract class SqlDialect
     /// <summary>Begins a transaction that will write (taking the engine's write lock up front where it has one).</summary>
     public abstract DbTransaction BeginWrite(DbConnection connection);
 
+    /// <summary>
+    /// <paramref name="sql"/>, the last statements of a write transaction (nothing runs in it
+    /// after them), as the engine should run them: followed by the COMMIT where it can send both
+    /// at once (from then on <see cref="IsCommitting"/>), unchanged where the commit follows on
+    /// its own. If they fail, the transaction is still open, to be rolled back.
+    /// </summary>
+    public virtual string CommitWith(DbTransaction transaction, string sql) => sql;
+
+    /// <summary>Whether the COMMIT of <paramref name="transaction"/> has been sent with its last statements: a failure since may have come after the server applied it.</summary>
+    public virtual bool IsCommitting(DbTransaction transaction) => false;
+
     /// <summary>Whether <paramref name="exception"/> is a transient conflict (deadlock, busy) worth retrying the whole transaction for.</summary>
     public abstract bool IsTransientConflict(Exception exception);
 

@@ -10,15 +10,15 @@ public sealed partial class SqlMetaStore
     public int CommitContent(long inode, ContentCommit commit, out Inode updated, out IReadOnlyList<string> unreferenced)
     {
         Inode? result = null;
-        var freed = new List<string>();
+        List<string> freed = [];
         var status = Write((c, t) =>
         {
-            freed.Clear();
-            var row = SelectInode(c, t, inode);
-            if (row is null) return Errno.ENOENT;
             // The rows are locked (FOR UPDATE on MySQL, the write lock on SQLite): a concurrent
             // commit of the same file waits, then replaces this version whole.
-            var existing = SelectBlocks(c, t, inode).ToDictionary(b => b.Index);
+            var (row, blocks) = InodeAndBlocks(c, t, inode);
+            if (row is null) return Errno.ENOENT;
+            var existing = blocks.ToDictionary(b => b.Index);
+            var batch = new SqlBatch();
             var dropped = new List<string>();
             foreach (var block in commit.Blocks)
             {
@@ -28,28 +28,28 @@ public sealed partial class SqlMetaStore
                     if (old.Cap == block.Cap && old.Length == block.Length) continue;
                     dropped.Add(old.Cap!);
                 }
-                AddReference(c, t, block.Cap, block.Length);
-                c.Execute(_dialect.Upsert("blocks", "inode, idx, cap, length", "@inode, @Index, @Cap, @Length", "inode, idx", "cap = @Cap, length = @Length"),
-                    new { inode, block.Index, block.Cap, block.Length }, t);
+                batch = Flushed(c, t, batch);
+                batch.Add(_dialect.Upsert("contents", "cap, refs, length", $"{batch.Bind(block.Cap)}, 1, {batch.Bind(block.Length)}", "cap", "refs = refs + 1"));
+                var (cap, length) = (batch.Bind(block.Cap), batch.Bind(block.Length));
+                batch.Add(_dialect.Upsert("blocks", "inode, idx, cap, length", $"{batch.Bind(inode)}, {batch.Bind(block.Index)}, {cap}, {length}", "inode, idx", $"cap = {cap}, length = {length}"));
             }
             // What is left of the old map is not part of the new version.
-            foreach (var gone in existing.Values.Chunk(500))
+            foreach (var gone in existing.Values.Chunk(SqlBatch.MaxStatements))
             {
-                c.Execute("DELETE FROM blocks WHERE inode = @inode AND idx IN @indexes", new { inode, indexes = gone.Select(b => b.Index).ToArray() }, t);
+                batch = Flushed(c, t, batch);
+                batch.Add($"DELETE FROM blocks WHERE inode = {batch.Bind(inode)} AND idx IN {batch.BindList(gone.Select(b => b.Index))}");
                 dropped.AddRange(gone.Select(b => b.Cap!));
             }
             // References are dropped after all are taken: a cap may move between blocks.
-            foreach (var cap in dropped) DropReference(c, t, cap, freed);
-
             commit.Attributes.ApplyTo(row);
             row.Size = commit.Size;
             row.Mtime = commit.Mtime;
             row.Ctime = commit.Ctime;
             row.Version++;
-            c.Execute(commit.Attributes.IsEmpty
-                ? "UPDATE inodes SET size = @Size, mtime = @Mtime, ctime = @Ctime, version = @Version WHERE id = @Id"
-                : "UPDATE inodes SET size = @Size, mtime = @Mtime, ctime = @Ctime, version = @Version, mode = @Mode, uid = @Uid, gid = @Gid, atime = @Atime WHERE id = @Id",
-                row, t);
+            var update = $"UPDATE inodes SET size = {batch.Bind(row.Size)}, mtime = {batch.Bind(row.Mtime)}, ctime = {batch.Bind(row.Ctime)}, version = {batch.Bind(row.Version)}";
+            if (!commit.Attributes.IsEmpty)
+                update += $", mode = {batch.Bind(row.Mode)}, uid = {batch.Bind(row.Uid)}, gid = {batch.Bind(row.Gid)}, atime = {batch.Bind(row.Atime)}";
+            freed = DropReferences(c, t, batch, dropped, $"{update} WHERE id = {batch.Bind(inode)}");
             result = row;
             return 0;
         });
@@ -63,20 +63,30 @@ public sealed partial class SqlMetaStore
 
     public int DeleteInode(long inode, out IReadOnlyList<string> unreferenced)
     {
-        var freed = new List<string>();
+        List<string> freed = [];
         var status = Write((c, t) =>
         {
-            freed.Clear();
-            var row = SelectInode(c, t, inode);
+            Inode? row;
+            long? openedBy;
+            List<BlockRef> blocks;
+            using (var reads = c.QueryMultiple(
+                $"SELECT {InodeColumns} FROM inodes WHERE id = @inode{_forUpdate};\n" +
+                $"SELECT session FROM opens WHERE inode = @inode LIMIT 1{_forUpdate};\n" +
+                BlocksQuery(forUpdate: true), new { inode }, t))
+            {
+                row = reads.ReadSingleOrDefault<Inode>();
+                openedBy = reads.ReadSingleOrDefault<long?>();
+                blocks = reads.Read<BlockRef>().AsList();
+            }
             if (row is null) return Errno.ENOENT;
             if (row.Nlink > 0) return Errno.EBUSY;
             // Another mount's open handle keeps it alive; that mount reclaims it on its last close.
-            if (c.ExecuteScalar<long?>($"SELECT session FROM opens WHERE inode = @inode LIMIT 1{_forUpdate}", new { inode }, t) is not null) return Errno.EBUSY;
-            foreach (var block in SelectBlocks(c, t, inode))
-                DropReference(c, t, block.Cap!, freed);
-            c.Execute("DELETE FROM blocks WHERE inode = @inode", new { inode }, t);
-            c.Execute("DELETE FROM xattrs WHERE inode = @inode", new { inode }, t);
-            c.Execute("DELETE FROM inodes WHERE id = @inode", new { inode }, t);
+            if (openedBy is not null) return Errno.EBUSY;
+            var batch = new SqlBatch();
+            var id = batch.Bind(inode);
+            batch.Add($"DELETE FROM blocks WHERE inode = {id}");
+            batch.Add($"DELETE FROM xattrs WHERE inode = {id}");
+            freed = DropReferences(c, t, batch, blocks.Select(b => b.Cap!).ToList(), $"DELETE FROM inodes WHERE id = {id}");
             return 0;
         });
         unreferenced = freed;
@@ -87,14 +97,68 @@ public sealed partial class SqlMetaStore
         "SELECT id FROM inodes WHERE nlink = 0 AND NOT EXISTS (SELECT 1 FROM opens WHERE opens.inode = inodes.id)").AsList());
 
     private List<BlockRef> SelectBlocks(DbConnection c, DbTransaction? t, long inode) =>
-        c.Query<BlockRef>($"SELECT idx AS \"Index\", cap AS Cap, length AS Length FROM blocks WHERE inode = @inode ORDER BY idx{(t is null ? "" : _forUpdate)}", new { inode }, t).AsList();
+        c.Query<BlockRef>(BlocksQuery(forUpdate: t is not null), new { inode }, t).AsList();
 
-    private void AddReference(DbConnection c, DbTransaction t, string cap, long length) =>
-        c.Execute(_dialect.Upsert("contents", "cap, refs, length", "@cap, 1, @length", "cap", "refs = refs + 1"), new { cap, length }, t);
+    private string BlocksQuery(bool forUpdate) =>
+        $"SELECT idx AS \"Index\", cap AS Cap, length AS Length FROM blocks WHERE inode = @inode ORDER BY idx{(forUpdate ? _forUpdate : "")}";
 
-    private static void DropReference(DbConnection c, DbTransaction t, string cap, List<string> freed)
+    /// <summary>A file's row and block map, locked, in one batch.</summary>
+    private (Inode? Row, List<BlockRef> Blocks) InodeAndBlocks(DbConnection c, DbTransaction t, long inode)
     {
-        c.Execute("UPDATE contents SET refs = refs - 1 WHERE cap = @cap", new { cap }, t);
-        if (c.Execute("DELETE FROM contents WHERE cap = @cap AND refs <= 0", new { cap }, t) > 0) freed.Add(cap);
+        using var reads = c.QueryMultiple($"SELECT {InodeColumns} FROM inodes WHERE id = @inode{_forUpdate};\n{BlocksQuery(forUpdate: true)}", new { inode }, t);
+        return (reads.ReadSingleOrDefault<Inode>(), reads.Read<BlockRef>().AsList());
+    }
+
+    /// <summary>
+    /// Ends a write transaction whose statements so far are in <paramref name="batch"/>: drops one
+    /// reference to each of <paramref name="caps"/> (a cap listed twice loses two), deletes the
+    /// contents rows left without any, runs <paramref name="last"/> and commits, in as few
+    /// batches as the statements allow (one for a small file). Returns the caps no longer referenced.
+    /// </summary>
+    private List<string> DropReferences(DbConnection c, DbTransaction t, SqlBatch batch, List<string> caps, string last)
+    {
+        foreach (var cap in caps.CountBy(cap => cap))
+        {
+            batch = Flushed(c, t, batch);
+            batch.Add($"UPDATE contents SET refs = refs - {batch.Bind(cap.Value)} WHERE cap = {batch.Bind(cap.Key)}");
+        }
+        // The updates above locked the rows: their counts stay as read until the commit. Each
+        // batch holds one query, whose rows are the caps it frees.
+        var freed = new List<string>();
+        var chunks = caps.Distinct().Chunk(SqlBatch.MaxStatements / 2).ToList();
+        for (var i = 0; i < chunks.Count; i++)
+        {
+            batch = Flushed(c, t, batch);
+            var list = batch.BindList(chunks[i]);
+            batch.Add($"SELECT cap FROM contents WHERE cap IN {list} AND refs <= 0");
+            batch.Add($"DELETE FROM contents WHERE cap IN {list} AND refs <= 0");
+            if (i == chunks.Count - 1) break;
+            freed.AddRange(FirstColumn(c, t, batch.Sql, batch.Parameters));
+            batch = new SqlBatch();
+        }
+        batch.Add(last);
+        freed.AddRange(FirstColumn(c, t, CommitWith(t, batch.Sql), batch.Parameters));
+        return freed;
+    }
+
+    /// <summary>
+    /// Runs a batch and returns the first column of its one query. Dapper's Query would cancel
+    /// the command for the statements after the query, which MySql.Data does with a KILL QUERY
+    /// from a connection of its own; its reader runs them when closed.
+    /// </summary>
+    private static List<string> FirstColumn(DbConnection c, DbTransaction t, string sql, object parameters)
+    {
+        var values = new List<string>();
+        using var reader = c.ExecuteReader(sql, parameters, t);
+        while (reader.Read()) values.Add(reader.GetString(0));
+        return values;
+    }
+
+    /// <summary><paramref name="batch"/>, or a new one once it is full and sent (the transaction goes on).</summary>
+    private static SqlBatch Flushed(DbConnection c, DbTransaction t, SqlBatch batch)
+    {
+        if (!batch.IsFull) return batch;
+        c.Execute(batch.Sql, batch.Parameters, t);
+        return new SqlBatch();
     }
 }

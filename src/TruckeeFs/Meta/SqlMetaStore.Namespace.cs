@@ -5,22 +5,27 @@ namespace TruckeeFs.Meta;
 
 public sealed partial class SqlMetaStore
 {
-    public int Create(long parent, byte[] name, NewNode node, long now, out Inode created, long openedBy = 0)
+    public int Create(long parent, byte[] name, NewNode node, long now, out Inode created, long openedBy = 0) =>
+        Create(parent, name, node, now, out created, out _, openedBy);
+
+    public int Create(long parent, byte[] name, NewNode node, long now, out Inode created, out Inode directory, long openedBy = 0)
     {
         Inode? result = null;
+        Inode? parentRow = null;
         var status = Write((c, t) =>
         {
-            var status = CheckDirectory(c, t, parent, out var directory);
+            var (dir, existing) = DirectoryAndEntry(c, t, parent, name);
+            var status = DirectoryStatus(dir);
             if (status != 0) return status;
-            if (FindEntry(c, t, parent, name) is not null) return Errno.EEXIST;
+            if (existing is not null) return Errno.EEXIST;
 
             var isDirectory = (node.Mode & FileModes.TypeMask) == FileModes.Directory;
             var mode = node.Mode;
             var gid = node.Gid;
             // A set-group-ID directory hands its group to new entries, and its flag to new subdirectories.
-            if ((directory!.Mode & FileModes.SetGid) != 0)
+            if ((dir!.Mode & FileModes.SetGid) != 0)
             {
-                gid = directory.Gid;
+                gid = dir.Gid;
                 if (isDirectory) mode |= FileModes.SetGid;
             }
             var inode = new Inode
@@ -28,17 +33,22 @@ public sealed partial class SqlMetaStore
                 Mode = mode, Uid = node.Uid, Gid = gid, Nlink = isDirectory ? 2 : 1,
                 Size = node.Target?.Length ?? 0, Atime = now, Mtime = now, Ctime = now, Rdev = node.Rdev, Target = node.Target,
             };
-            inode.Id = c.ExecuteScalar<long>(
+            var links = isDirectory ? 1 : 0;
+            // The checks above locked the directory and the name; the rest is one batch with the commit.
+            inode.Id = c.ExecuteScalar<long>(CommitWith(t,
                 "INSERT INTO inodes (mode, uid, gid, nlink, size, atime, mtime, ctime, rdev, target, version) " +
-                $"VALUES (@Mode, @Uid, @Gid, @Nlink, @Size, @Atime, @Mtime, @Ctime, @Rdev, @Target, 0); SELECT {_dialect.LastInsertId}",
-                inode, t);
-            InsertEntry(c, t, parent, name, inode.Id);
-            TouchDirectory(c, t, parent, isDirectory ? 1 : 0, now);
-            if (openedBy != 0) InsertOpen(c, t, inode.Id, openedBy);
+                "VALUES (@Mode, @Uid, @Gid, @Nlink, @Size, @now, @now, @now, @Rdev, @Target, 0);\n" +
+                $"INSERT INTO dirents (parent, name, inode) VALUES (@parent, @name, {_dialect.LastInsertId});\n" +
+                "UPDATE inodes SET nlink = nlink + @links, mtime = @now, ctime = @now WHERE id = @parent;\n" +
+                (openedBy != 0 ? "INSERT INTO opens (inode, session) SELECT inode, @openedBy FROM dirents WHERE parent = @parent AND name = @name;\n" : "") +
+                "SELECT inode FROM dirents WHERE parent = @parent AND name = @name"),
+                new { inode.Mode, inode.Uid, inode.Gid, inode.Nlink, inode.Size, inode.Rdev, inode.Target, now, parent, name, links, openedBy }, t);
             result = inode;
+            parentRow = Touched(dir, links, now);
             return 0;
         });
         created = result!;
+        directory = parentRow!;
         return status;
     }
 
@@ -47,15 +57,29 @@ public sealed partial class SqlMetaStore
         Inode? result = null;
         var status = Write((c, t) =>
         {
-            var target = SelectInode(c, t, inode);
+            Inode? target;
+            Inode? directory;
+            DirentRow? existing;
+            using (var reads = c.QueryMultiple(
+                $"SELECT {InodeColumns} FROM inodes WHERE id = @inode{_forUpdate};\n" +
+                $"SELECT {InodeColumns} FROM inodes WHERE id = @newParent{_forUpdate};\n" +
+                $"SELECT id, parent, name, inode FROM dirents WHERE parent = @newParent AND name = @newName{_forUpdate}",
+                new { inode, newParent, newName }, t))
+            {
+                target = reads.ReadSingleOrDefault<Inode>();
+                directory = reads.ReadSingleOrDefault<Inode>();
+                existing = reads.ReadSingleOrDefault<DirentRow>();
+            }
             if (target is null || target.Nlink == 0) return Errno.ENOENT;
             if (target.IsDirectory) return Errno.EPERM;
-            var status = CheckDirectory(c, t, newParent, out _);
+            var status = DirectoryStatus(directory);
             if (status != 0) return status;
-            if (FindEntry(c, t, newParent, newName) is not null) return Errno.EEXIST;
-            InsertEntry(c, t, newParent, newName, inode);
-            c.Execute("UPDATE inodes SET nlink = nlink + 1, ctime = @now WHERE id = @inode", new { inode, now }, t);
-            TouchDirectory(c, t, newParent, 0, now);
+            if (existing is not null) return Errno.EEXIST;
+            c.Execute(CommitWith(t,
+                "INSERT INTO dirents (parent, name, inode) VALUES (@newParent, @newName, @inode);\n" +
+                "UPDATE inodes SET nlink = nlink + 1, ctime = @now WHERE id = @inode;\n" +
+                "UPDATE inodes SET mtime = @now, ctime = @now WHERE id = @newParent"),
+                new { inode, newParent, newName, now }, t);
             target.Nlink++;
             target.Ctime = now;
             result = target;
@@ -65,46 +89,59 @@ public sealed partial class SqlMetaStore
         return status;
     }
 
-    public int Unlink(long parent, byte[] name, long now, out Inode? unlinked)
+    public int Unlink(long parent, byte[] name, long now, out Inode? unlinked) => Unlink(parent, name, now, out unlinked, out _);
+
+    public int Unlink(long parent, byte[] name, long now, out Inode? unlinked, out Inode? directory)
     {
         Inode? result = null;
+        Inode? parentRow = null;
         var status = Write((c, t) =>
         {
-            var entry = FindEntry(c, t, parent, name);
+            var (dir, entry, inode) = RemovalRows(c, t, parent, name);
             if (entry is null) return Errno.ENOENT;
-            var inode = SelectInode(c, t, entry.Inode)!;
-            if (inode.IsDirectory) return Errno.EISDIR;
-            c.Execute("DELETE FROM dirents WHERE id = @Id", new { entry.Id }, t);
-            c.Execute("UPDATE inodes SET nlink = nlink - 1, ctime = @now WHERE id = @Id", new { inode.Id, now }, t);
-            TouchDirectory(c, t, parent, 0, now);
+            if (inode!.IsDirectory) return Errno.EISDIR;
+            c.Execute(CommitWith(t,
+                "DELETE FROM dirents WHERE id = @entry;\n" +
+                "UPDATE inodes SET nlink = nlink - 1, ctime = @now WHERE id = @inode;\n" +
+                "UPDATE inodes SET mtime = @now, ctime = @now WHERE id = @parent"),
+                new { entry = entry.Id, inode = inode.Id, parent, now }, t);
             inode.Nlink--;
             inode.Ctime = now;
             result = inode;
+            parentRow = Touched(dir, 0, now);
             return 0;
         });
         unlinked = result;
+        directory = parentRow;
         return status;
     }
 
-    public int RemoveDirectory(long parent, byte[] name, long now, out Inode? removed)
+    public int RemoveDirectory(long parent, byte[] name, long now, out Inode? removed) => RemoveDirectory(parent, name, now, out removed, out _);
+
+    public int RemoveDirectory(long parent, byte[] name, long now, out Inode? removed, out Inode? directory)
     {
         Inode? result = null;
+        Inode? parentRow = null;
         var status = Write((c, t) =>
         {
-            var entry = FindEntry(c, t, parent, name);
+            var (dir, entry, inode) = RemovalRows(c, t, parent, name);
             if (entry is null) return Errno.ENOENT;
-            var inode = SelectInode(c, t, entry.Inode)!;
-            if (!inode.IsDirectory) return Errno.ENOTDIR;
+            if (!inode!.IsDirectory) return Errno.ENOTDIR;
+            // Its row is locked: a create in it waits, and then finds it gone.
             if (HasEntries(c, t, inode.Id)) return Errno.ENOTEMPTY;
-            c.Execute("DELETE FROM dirents WHERE id = @Id", new { entry.Id }, t);
-            c.Execute("UPDATE inodes SET nlink = 0, ctime = @now WHERE id = @Id", new { inode.Id, now }, t);
-            TouchDirectory(c, t, parent, -1, now);
+            c.Execute(CommitWith(t,
+                "DELETE FROM dirents WHERE id = @entry;\n" +
+                "UPDATE inodes SET nlink = 0, ctime = @now WHERE id = @inode;\n" +
+                "UPDATE inodes SET nlink = nlink - 1, mtime = @now, ctime = @now WHERE id = @parent"),
+                new { entry = entry.Id, inode = inode.Id, parent, now }, t);
             inode.Nlink = 0;
             inode.Ctime = now;
             result = inode;
+            parentRow = Touched(dir, -1, now);
             return 0;
         });
         removed = result;
+        directory = parentRow;
         return status;
     }
 
@@ -197,7 +234,7 @@ public sealed partial class SqlMetaStore
             if (row is null) return Errno.ENOENT;
             change.ApplyTo(row);
             row.Ctime = now;
-            c.Execute("UPDATE inodes SET mode = @Mode, uid = @Uid, gid = @Gid, atime = @Atime, mtime = @Mtime, ctime = @Ctime WHERE id = @Id", row, t);
+            c.Execute(CommitWith(t, "UPDATE inodes SET mode = @Mode, uid = @Uid, gid = @Gid, atime = @Atime, mtime = @Mtime, ctime = @Ctime WHERE id = @Id"), row, t);
             result = row;
             return 0;
         });
@@ -205,12 +242,48 @@ public sealed partial class SqlMetaStore
         return status;
     }
 
+    /// <summary>A directory's row and its entry <paramref name="name"/>, locked in this order, in one batch.</summary>
+    private (Inode? Directory, DirentRow? Entry) DirectoryAndEntry(DbConnection c, DbTransaction t, long parent, byte[] name)
+    {
+        using var reads = c.QueryMultiple(
+            $"SELECT {InodeColumns} FROM inodes WHERE id = @parent{_forUpdate};\n" +
+            $"SELECT id, parent, name, inode FROM dirents WHERE parent = @parent AND name = @name{_forUpdate}",
+            new { parent, name }, t);
+        return (reads.ReadSingleOrDefault<Inode>(), reads.ReadSingleOrDefault<DirentRow>());
+    }
+
+    /// <summary>What removing a name reads: the directory's row, the entry and the inode it names, locked in this order, in one batch.</summary>
+    private (Inode? Directory, DirentRow? Entry, Inode? Inode) RemovalRows(DbConnection c, DbTransaction t, long parent, byte[] name)
+    {
+        using var reads = c.QueryMultiple(
+            $"SELECT {InodeColumns} FROM inodes WHERE id = @parent{_forUpdate};\n" +
+            $"SELECT id, parent, name, inode FROM dirents WHERE parent = @parent AND name = @name{_forUpdate};\n" +
+            $"SELECT {InodeColumns} FROM inodes WHERE id = (SELECT inode FROM dirents WHERE parent = @parent AND name = @name){_forUpdate}",
+            new { parent, name }, t);
+        return (reads.ReadSingleOrDefault<Inode>(), reads.ReadSingleOrDefault<DirentRow>(), reads.ReadSingleOrDefault<Inode>());
+    }
+
+    /// <summary>A directory's row (if it has one) as an entries change leaves it, with <paramref name="links"/> more links.</summary>
+    private static Inode? Touched(Inode? directory, int links, long now)
+    {
+        if (directory is null) return null;
+        directory.Nlink += links;
+        directory.Mtime = directory.Ctime = now;
+        return directory;
+    }
+
+    /// <summary>ENOENT unless <paramref name="directory"/> is a live directory; ENOTDIR if it is something else.</summary>
+    private static int DirectoryStatus(Inode? directory)
+    {
+        if (directory is null || directory.Nlink == 0) return Errno.ENOENT;
+        return directory.IsDirectory ? 0 : Errno.ENOTDIR;
+    }
+
     /// <summary>ENOENT unless <paramref name="inode"/> is a live directory; ENOTDIR if it is something else.</summary>
     private int CheckDirectory(DbConnection c, DbTransaction t, long inode, out Inode? directory)
     {
         directory = SelectInode(c, t, inode);
-        if (directory is null || directory.Nlink == 0) return Errno.ENOENT;
-        return directory.IsDirectory ? 0 : Errno.ENOTDIR;
+        return DirectoryStatus(directory);
     }
 
     private DirentRow? FindEntry(DbConnection c, DbTransaction t, long parent, byte[] name) =>

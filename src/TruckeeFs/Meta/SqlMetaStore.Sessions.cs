@@ -23,7 +23,7 @@ public sealed partial class SqlMetaStore
     }
 
     public bool Heartbeat(long session, long now) =>
-        Write((c, t) => c.Execute("UPDATE sessions SET heartbeat = @now WHERE id = @session", new { session, now }, t) > 0 ? 0 : Errno.ENOENT) == 0;
+        WriteCount((c, t) => c.Execute(CommitWith(t, "UPDATE sessions SET heartbeat = @now WHERE id = @session"), new { session, now }, t)) > 0;
 
     public IReadOnlyList<SessionRecord> Sessions() => Read(c =>
         c.Query<SessionRow>("SELECT id, host, pid, mountpoint, started, heartbeat, liveness FROM sessions ORDER BY id")
@@ -55,22 +55,15 @@ public sealed partial class SqlMetaStore
     {
         // The inode row lock orders this against DeleteInode: either the inode is deleted
         // first (ENOENT here) or this reference stops the deletion.
-        if (SelectInode(c, t, inode) is null) return Errno.ENOENT;
-        InsertOpen(c, t, inode, session);
+        if (c.ExecuteScalar<long?>($"SELECT id FROM inodes WHERE id = @inode{_forUpdate}", new { inode }, t) is null) return Errno.ENOENT;
+        c.Execute(CommitWith(t, _dialect.Upsert("opens", "inode, session", "@inode, @session", "inode, session", "session = session")), new { inode, session }, t);
         return 0;
     });
 
     public bool IsShared => _dialect.IsShared;
 
-    private void InsertOpen(DbConnection c, DbTransaction t, long inode, long session) =>
-        c.Execute(_dialect.Upsert("opens", "inode, session", "@inode, @session", "inode, session", "session = session"), new { inode, session }, t);
-
     public void RemoveOpen(long inode, long session) =>
-        Write((c, t) =>
-        {
-            c.Execute("DELETE FROM opens WHERE inode = @inode AND session = @session", new { inode, session }, t);
-            return 0;
-        });
+        WriteCount((c, t) => c.Execute(CommitWith(t, "DELETE FROM opens WHERE inode = @inode AND session = @session"), new { inode, session }, t));
 
     public FileLockRecord? TestLock(FileLockRequest request) => Read(c =>
         FirstConflict(SelectLocks(c, null, request.Inode, request.Flock), request));

@@ -101,38 +101,51 @@ public sealed partial class SqlMetaStore : IMetaStore
         return body(lease.Connection);
     });
 
-    /// <summary>Runs <paramref name="body"/> in a write transaction, committed only if it returns 0.</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/> in a write transaction, committed only if it returns 0. The
+    /// body may send the COMMIT with its last statements (<see cref="CommitWith"/>), and then
+    /// returns 0.
+    /// </summary>
     private int Write(Func<DbConnection, DbTransaction, int> body) => Run(() =>
     {
         using var lease = _dialect.Rent();
         using var transaction = _dialect.BeginWrite(lease.Connection);
-        var result = body(lease.Connection, transaction);
-        if (result != 0)
-        {
-            transaction.Rollback();
-            return result;
-        }
+        var committing = false;
         try
         {
+            var result = body(lease.Connection, transaction);
+            if (result != 0)
+            {
+                transaction.Rollback();
+                return result;
+            }
+            committing = true;
             transaction.Commit();
+            Interlocked.Increment(ref _committedWrites);
+            return result;
         }
-        catch (Exception e) when (_dialect.IsConnectionFailure(e))
+        catch (Exception e) when ((committing || _dialect.IsCommitting(transaction)) && _dialect.IsConnectionFailure(e))
         {
             // The server may have applied the commit before the link failed: running the
             // operation again could report EEXIST for a create that succeeded, or apply it twice.
             _dialect.DiscardConnections();
             throw new MetaStoreException($"metadata database ({Description}) failed during a commit, which may or may not have been applied: {e.Message}", e);
         }
-        Interlocked.Increment(ref _committedWrites);
-        return result;
     });
+
+    /// <summary>
+    /// The last statements of a write transaction's body, with the COMMIT where the engine sends
+    /// both at once; nothing may run in the transaction after them.
+    /// </summary>
+    private string CommitWith(DbTransaction transaction, string sql) => _dialect.CommitWith(transaction, sql);
 
     /// <summary>
     /// Runs one attempt after another: transient conflicts are retried with a growing random
     /// pause, a failed connection once at once (a kept connection the server dropped, or a
     /// restart between two operations, must not fail an operation that can simply reconnect).
     /// A server that stays down fails the second attempt too, so the wait for it is bounded by
-    /// a few connect or command timeouts.
+    /// a few connect or command timeouts. An attempt that failed during its commit
+    /// (<see cref="MetaStoreException"/>) is never run again.
     /// </summary>
     private T Run<T>(Func<T> attempt)
     {
@@ -143,7 +156,7 @@ public sealed partial class SqlMetaStore : IMetaStore
             {
                 return attempt();
             }
-            catch (Exception e) when (_dialect.IsConnectionFailure(e))
+            catch (Exception e) when (e is not MetaStoreException && _dialect.IsConnectionFailure(e))
             {
                 _dialect.DiscardConnections();
                 if (reconnected) throw new MetaStoreException($"metadata database ({Description}) failed: {e.Message}", e);

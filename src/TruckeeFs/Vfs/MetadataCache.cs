@@ -22,10 +22,13 @@ namespace TruckeeFs.Vfs;
 /// </summary>
 internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLifetime, int capacity = 65536)
 {
+    private const int RowStripes = 256;
+
     private readonly long _attributeTicks = (long)(attributeLifetime.TotalSeconds * Stopwatch.Frequency);
     private readonly long _entryTicks = (long)(entryLifetime.TotalSeconds * Stopwatch.Frequency);
     private readonly ConcurrentDictionary<long, (Inode Row, long Expires)> _inodes = new();
     private readonly ConcurrentDictionary<NameKey, (long Inode, long Expires)> _names = new();
+    private readonly long[] _rowInvalidations = new long[RowStripes];
     private long _generation;
 
     /// <summary>Whether anything may be kept at all (timeouts of zero keep nothing).</summary>
@@ -65,6 +68,27 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         if (Ticket() != ticket) _inodes.TryRemove(row.Id, out _);
     }
 
+    /// <summary>
+    /// Taken before a change of this mount whose resulting row may be kept
+    /// (<see cref="PutChanged"/>): counts the invalidations of the inode's row only (and of the
+    /// few that share its stripe), so that unrelated changes meanwhile (the commit of a file just
+    /// closed runs while the next one is created) do not stop it.
+    /// </summary>
+    public long RowTicket(long inode) => Volatile.Read(ref _rowInvalidations[RowStripe(inode)]);
+
+    /// <summary>
+    /// Keeps <paramref name="row"/> as a change of this mount committed it, unless the row was
+    /// invalidated since <paramref name="ticket"/> (taken before the change) other than by the
+    /// change's own invalidation, applied before this call: another change, of this mount or
+    /// another, may have followed it.
+    /// </summary>
+    public void PutChanged(Inode row, long ticket)
+    {
+        if (!Enabled || RowTicket(row.Id) != ticket + 1) return;
+        PutCommitted(row);
+        if (RowTicket(row.Id) != ticket + 1) _inodes.TryRemove(row.Id, out _);
+    }
+
     /// <summary>Keeps a name read from the database, under the same rule.</summary>
     public void PutName(long parent, byte[] name, long inode, long ticket)
     {
@@ -94,8 +118,13 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     {
         if (!Enabled) return;
         Interlocked.Increment(ref _generation);
-        if (change.Kind == 'e') _names.TryRemove(new NameKey(change.Inode, change.Name!), out _);
-        else _inodes.TryRemove(change.Inode, out _);
+        if (change.Kind == 'e')
+        {
+            _names.TryRemove(new NameKey(change.Inode, change.Name!), out _);
+            return;
+        }
+        Interlocked.Increment(ref _rowInvalidations[RowStripe(change.Inode)]);
+        _inodes.TryRemove(change.Inode, out _);
     }
 
     /// <summary>Drops an inode (deleted, or changed in a way no invalidation names).</summary>
@@ -109,6 +138,8 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         _inodes.Clear();
         _names.Clear();
     }
+
+    private static int RowStripe(long inode) => (int)((ulong)inode % RowStripes);
 
     /// <summary>A name in a directory, compared by bytes.</summary>
     private readonly struct NameKey(long parent, byte[] name) : IEquatable<NameKey>

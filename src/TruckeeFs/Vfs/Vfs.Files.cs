@@ -337,8 +337,9 @@ public sealed partial class Vfs
     private async Task<int> CommitSealedAsync(FileContent content)
     {
         var basis = content.Version;
-        var (status, landed) = await content.CommitSealedAsync().ConfigureAwait(false);
-        if (landed)
+        var ticket = _cache.RowTicket(content.Inode);
+        var (status, committed) = await content.CommitSealedAsync().ConfigureAwait(false);
+        if (committed is not null)
         {
             // The version committed is the one this mount's kernel cached as it was written
             // (every write went through it): an open need not drop the kernel's pages, if they
@@ -347,7 +348,7 @@ public sealed partial class Vfs
             {
                 if (_live.TryGetValue(content.Inode, out var live) && live.ServedVersion == basis) live.ServedVersion = content.Version;
             }
-            ContentCommitted(content.Inode);
+            ContentCommitted(committed, ticket);
         }
         else if (status != 0)
         {

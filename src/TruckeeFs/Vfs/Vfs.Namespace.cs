@@ -50,9 +50,11 @@ public sealed partial class Vfs
     public int Unlink(long parent, ReadOnlySpan<byte> name)
     {
         if (!ValidName(name, out var status)) return status;
-        status = _meta.Unlink(parent, name.ToArray(), Now(), out var unlinked);
+        var ticket = _cache.RowTicket(parent);
+        status = _meta.Unlink(parent, name.ToArray(), Now(), out var unlinked, out var directory);
         if (status != 0) return status;
         Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent), Invalidation.Attributes(unlinked!.Id));
+        KeepDirectory(directory, ticket);
         MirrorRemoved(parent, name);
         ReclaimIfUnused(unlinked);
         return 0;
@@ -61,9 +63,11 @@ public sealed partial class Vfs
     public int RemoveDirectory(long parent, ReadOnlySpan<byte> name)
     {
         if (!ValidName(name, out var status)) return status;
-        status = _meta.RemoveDirectory(parent, name.ToArray(), Now(), out var removed);
+        var ticket = _cache.RowTicket(parent);
+        status = _meta.RemoveDirectory(parent, name.ToArray(), Now(), out var removed, out var directory);
         if (status != 0) return status;
         Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent), Invalidation.Attributes(removed!.Id));
+        KeepDirectory(directory, ticket);
         MirrorRemoved(parent, name);
         ReclaimIfUnused(removed);
         return 0;
@@ -106,10 +110,12 @@ public sealed partial class Vfs
         entry = null!;
         if (!ValidName(name, out var status)) return status;
         var key = name.ToArray();
-        status = _meta.Create(parent, key, node, Now(), out var created, openedBy);
+        var ticket = _cache.RowTicket(parent);
+        status = _meta.Create(parent, key, node, Now(), out var created, out var parentRow, openedBy);
         if (status != 0) return status;
         entry = Remember(created);
         Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent));
+        KeepDirectory(parentRow, ticket);
         _cache.PutCommitted(created);
         _cache.PutCommittedName(parent, key, created.Id);
         if (_mirror.IsEnabled && MirrorDirectory(parent) is { } directory)
@@ -118,6 +124,16 @@ public sealed partial class Vfs
             else if (created.IsRegular) _mirror.FileWritten(directory.Child(name), 0, []);
         }
         return 0;
+    }
+
+    /// <summary>
+    /// Keeps a directory's row as a change of its entries left it (the change's own invalidation
+    /// dropped it; <paramref name="ticket"/> was taken before the change): the kernel asks for the
+    /// directory's attributes again after every change of its entries.
+    /// </summary>
+    private void KeepDirectory(Inode? directory, long ticket)
+    {
+        if (directory is not null) _cache.PutChanged(directory, ticket);
     }
 
     /// <summary>

@@ -202,13 +202,16 @@ public sealed partial class Vfs : IAsyncDisposable
     }
 
     /// <summary>
-    /// New contents of <paramref name="inode"/> landed in metadata, whichever path committed
-    /// them (close, fsync, a background upload, recovery): tells everyone who must know.
+    /// New contents landed in metadata, whichever path committed them (close, fsync, a background
+    /// upload, recovery): tells everyone who must know, and keeps the row as the commit left it
+    /// (<paramref name="committed"/>; <paramref name="ticket"/> was taken before the commit), so
+    /// that a stat of the file just closed costs no query.
     /// </summary>
-    private void ContentCommitted(long inode)
+    private void ContentCommitted(Inode committed, long ticket)
     {
-        MirrorFile(inode);
-        Publish(Invalidation.Data(inode));
+        MirrorFile(committed.Id);
+        Publish(Invalidation.Data(committed.Id));
+        _cache.PutChanged(committed, ticket);
     }
 
     /// <summary>Deletes a nameless inode unless it is still looked up or open.</summary>

@@ -24,6 +24,26 @@ public sealed class MetadataCacheTests
     }
 
     [Fact]
+    public void The_row_of_a_change_is_kept_unless_another_change_of_that_row_came_during_it()
+    {
+        var cache = new MetadataCache(Minute, Minute);
+        var ticket = cache.RowTicket(7);
+        // Changes of other rows and of names meanwhile, then the change's own invalidation.
+        cache.Invalidate(Invalidation.Data(8));
+        cache.Invalidate(Invalidation.Entry(7, "n"u8));
+        cache.Invalidate(Invalidation.Data(7));
+        cache.PutChanged(Row(7, mode: 1), ticket);
+        Assert.Equal(1, cache.GetInode(7)!.Mode);
+
+        // Another change of the row (another mount's, arriving during this one) came too.
+        ticket = cache.RowTicket(7);
+        cache.Invalidate(Invalidation.Attributes(7));
+        cache.Invalidate(Invalidation.Data(7));
+        cache.PutChanged(Row(7, mode: 2), ticket);
+        Assert.Null(cache.GetInode(7));
+    }
+
+    [Fact]
     public void Changes_drop_what_they_name_and_nothing_else()
     {
         var cache = new MetadataCache(Minute, Minute);

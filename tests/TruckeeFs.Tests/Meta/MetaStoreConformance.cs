@@ -162,6 +162,26 @@ public abstract partial class MetaStoreConformance : IDisposable
     }
 
     [Fact]
+    public void Entry_changes_report_the_directory_row_they_leave()
+    {
+        Assert.Equal(0, Store.Create(Root, N("d"), new NewNode(DirMode, 0, 0), Tick(), out var dir, out var afterMkdir));
+        AssertCurrent(afterMkdir);
+        Assert.Equal(0, Store.Create(dir.Id, N("f"), new NewNode(FileMode, 0, 0), Tick(), out _, out var afterCreate));
+        AssertCurrent(afterCreate);
+        Assert.Equal(0, Store.Unlink(dir.Id, N("f"), Tick(), out _, out var afterUnlink));
+        AssertCurrent(afterUnlink!);
+        Assert.Equal(0, Store.RemoveDirectory(Root, N("d"), Tick(), out _, out var afterRmdir));
+        AssertCurrent(afterRmdir!);
+
+        void AssertCurrent(Inode reported)
+        {
+            var current = Store.GetInode(reported.Id)!;
+            Assert.Equal((current.Mode, current.Nlink, current.Mtime, current.Ctime, current.Uid, current.Gid, current.Size, current.Version),
+                (reported.Mode, reported.Nlink, reported.Mtime, reported.Ctime, reported.Uid, reported.Gid, reported.Size, reported.Version));
+        }
+    }
+
+    [Fact]
     public void Set_group_id_directories_pass_on_their_group()
     {
         Store.Create(Root, N("shared"), new NewNode(DirMode | FileModes.SetGid, 0, 500), Tick(), out var shared);
@@ -384,6 +404,31 @@ public abstract partial class MetaStoreConformance : IDisposable
         Assert.Equal([new BlockRef(0, "cap-0", 4), new BlockRef(2, "cap-2b", 4), new BlockRef(3, "cap-3", 4)], Store.GetBlocks(a.Id));
         Assert.Equal(["cap-1", "cap-2"], freed.Order());
         Assert.Equal(2, updated.Version);
+    }
+
+    [Fact]
+    public void A_map_of_more_blocks_than_one_batch_holds_commits_and_frees_whole()
+    {
+        Store.Create(Root, N("big"), new NewNode(FileMode, 0, 0), Tick(), out var file);
+        // 700 blocks: 600 objects of their own and one object shared by the last 100.
+        var first = Enumerable.Range(0, 700).Select(i => new BlockRef(i, i < 600 ? $"cap-{i}" : "cap-shared", 4)).ToList();
+        Assert.Equal(0, Store.CommitContent(file.Id, new ContentCommit(first, 2800, 1, 1), out _, out var freed));
+        Assert.Empty(freed);
+        Assert.Equal(first, Store.GetBlocks(file.Id));
+
+        // Keep the even blocks below 600, replace 500..599, drop the odd ones and 50 of the shared.
+        var second = first.Where(b => b.Index < 500 && b.Index % 2 == 0)
+            .Concat(Enumerable.Range(500, 100).Select(i => new BlockRef(i, $"cap-new-{i}", 4)))
+            .Concat(first.Where(b => b.Index >= 650)).ToList();
+        Assert.Equal(0, Store.CommitContent(file.Id, new ContentCommit(second, 2800, 2, 2), out _, out freed));
+        Assert.Equal(Enumerable.Range(0, 600).Where(i => i >= 500 || i % 2 == 1).Select(i => $"cap-{i}").Order(), freed.Order());
+        Assert.Equal(second, Store.GetBlocks(file.Id));
+        Assert.False(Store.IsUnreferenced("cap-shared"));
+
+        Store.Unlink(Root, N("big"), Tick(), out _);
+        Assert.Equal(0, Store.DeleteInode(file.Id, out freed));
+        Assert.Equal(second.Select(b => b.Cap!).Distinct().Order(), freed.Order());
+        Assert.True(Store.IsUnreferenced("cap-shared"));
     }
 
     [Fact]

@@ -1,0 +1,82 @@
+using Dapper;
+using MySql.Data.MySqlClient;
+using TruckeeFs.Meta;
+using TruckeeFs.Testing.Servers;
+
+namespace TruckeeFs.Tests.Meta;
+
+/// <summary>
+/// What the metadata operations of a small file's life cost in round trips to MariaDB (each a
+/// wait on the network and the server), counted by a relay in front of the shared test server;
+/// and what a link lost at the worst moment, after a commit was sent, does.
+/// </summary>
+public sealed class MariaDbRoundTripTests : IDisposable
+{
+    private const long Root = 1;
+    private const long FileMode = FileModes.Regular | 0x1A4;
+    private readonly MariaDbServer _server = MariaDbServer.Shared;
+    private readonly string _database = $"trips_{Guid.NewGuid():N}";
+    private readonly RoundTripCounter _relay;
+    private readonly IMetaStore _store;
+
+    public MariaDbRoundTripTests()
+    {
+        _server.CreateDatabase(_database);
+        _relay = new RoundTripCounter(_server.Host, _server.Port);
+        _store = new SqlMetaStore(new MySqlDialect(new MySqlOptions
+        {
+            Host = _server.Host, Port = _relay.Port, Database = _database, User = _server.User, Password = _server.Password,
+        }), 1, 0, 0);
+    }
+
+    [Fact]
+    public void A_small_file_costs_two_round_trips_for_each_change_and_one_for_each_read()
+    {
+        var session = _store.OpenSession(new SessionInfo("host", 1, "/mnt", 1, ""));
+
+        Assert.Equal(2, RoundTrips(() => _store.Create(Root, "f"u8.ToArray(), new NewNode(FileMode, 0, 0), 2, out _, session)));
+        var file = _store.Lookup(Root, "f"u8.ToArray())!;
+        Assert.Equal(2, RoundTrips(() => _store.CommitContent(file.Id, new ContentCommit([new BlockRef(0, "cap-1", 10)], 10, 3, 3), out _, out _)));
+        Assert.Equal(2, RoundTrips(() => _store.CommitContent(file.Id, new ContentCommit([new BlockRef(0, "cap-2", 10)], 10, 4, 4), out _, out _)));
+        Assert.Equal(1, RoundTrips(() => _store.GetInode(file.Id)));
+        Assert.Equal(1, RoundTrips(() => _store.Lookup(Root, "f"u8.ToArray())));
+        Assert.Equal(2, RoundTrips(() => _store.SetAttributes(file.Id, new AttributeChange { Mode = 0x180 }, 5, out _)));
+        Assert.Equal(1, RoundTrips(() => _store.RemoveOpen(file.Id, session)));
+        Assert.Equal(2, RoundTrips(() => _store.AddOpen(file.Id, session)));
+        Assert.Equal(1, RoundTrips(() => _store.RemoveOpen(file.Id, session)));
+        Assert.Equal(2, RoundTrips(() => _store.Unlink(Root, "f"u8.ToArray(), 6, out _)));
+        Assert.Equal(2, RoundTrips(() => _store.DeleteInode(file.Id, out _)));
+        Assert.Equal(1, RoundTrips(() => _store.Heartbeat(session, 7)));
+    }
+
+    [Fact]
+    public void A_create_whose_reply_is_lost_after_its_commit_is_reported_as_maybe_applied_and_not_run_again()
+    {
+        _store.GetInode(Root);
+        // The create's second batch carries its commit.
+        _relay.CutAtReply(2);
+
+        var failure = Assert.Throws<MetaStoreException>(() => _store.Create(Root, "cut"u8.ToArray(), new NewNode(FileMode, 0, 0), 2, out _));
+
+        Assert.Contains("may or may not have been applied", failure.Message, StringComparison.Ordinal);
+        // Applied once: the name exists, with one inode.
+        Assert.NotNull(_store.Lookup(Root, "cut"u8.ToArray()));
+        Assert.Equal(2, _store.Usage().Inodes);
+    }
+
+    public void Dispose()
+    {
+        _store.Dispose();
+        _relay.Dispose();
+        using var connection = new MySqlConnection(_server.ConnectionStringFor(""));
+        connection.Open();
+        connection.Execute($"DROP DATABASE `{_database}`");
+    }
+
+    private int RoundTrips(Action operation)
+    {
+        _relay.Reset();
+        operation();
+        return _relay.RoundTrips;
+    }
+}
