@@ -14,6 +14,7 @@ internal sealed class ContentServices(IMetaStore meta, IContentStore store, Bloc
 {
     private const string JournalSuffix = ".commit";
     private long _nextStaged = DateTime.UtcNow.Ticks;
+    private int _earlyUploads;
 
     public IMetaStore Meta => meta;
     public IContentStore Store => store;
@@ -27,6 +28,25 @@ internal sealed class ContentServices(IMetaStore meta, IContentStore store, Bloc
     /// <see cref="Coordination.CoordinatorException"/> when the coordinator is unreachable.
     /// </summary>
     public ValueTask MarkPendingAsync(long inode, bool pending) => markPending(inode, pending);
+
+    /// <summary>
+    /// Takes one of the places for <see cref="EarlyUpload"/>s under way, as many as readahead's
+    /// downloads (twice max_connections): enough that every connection that frees up starts the
+    /// next block at once, few enough that a writer outpacing the store does not pile up open
+    /// files and waiting requests. False when none is free: the block is then stored by its
+    /// version's commit. Give the place back with <see cref="EndEarlyUpload"/>.
+    /// </summary>
+    public bool TryStartEarlyUpload()
+    {
+        for (var running = Volatile.Read(ref _earlyUploads); running < cache.ReadAheadLimit; running = Volatile.Read(ref _earlyUploads))
+        {
+            if (Interlocked.CompareExchange(ref _earlyUploads, running + 1, running) == running) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Gives back a place <see cref="TryStartEarlyUpload"/> took.</summary>
+    public void EndEarlyUpload() => Interlocked.Decrement(ref _earlyUploads);
 
     /// <summary>
     /// Where staged blocks and commit journal entries live: one flat folder, a file per staged

@@ -17,6 +17,12 @@ namespace TruckeeFs.Cache;
 /// committed. Reads always see the newest version. Only touched blocks are staged or stored, and
 /// no whole file is ever held in memory.
 ///
+/// On a remote store, a block a sequential writer has filled and moved past is frozen and
+/// uploaded at once (an <see cref="EarlyUpload"/>), while the writer goes on: the commit after
+/// the close then mostly finds its blocks stored. Nothing else changes: the block still belongs
+/// to no version until a seal, a later write to it stages a new copy, and after a crash it is
+/// recovered like any block written since the last close.
+///
 /// Threading: one operation at a time per file (an async lock), any thread; commits take a
 /// second lock so that one commit at a time runs while reads and writes go on.
 /// </summary>
@@ -34,6 +40,7 @@ internal sealed class FileContent : IDisposable
     private readonly OrderedDictionary<string, BlockReader> _cleanHandles = [];
     private readonly HashSet<string> _pinned = [];
     private long _sequentialEnd;
+    private long _writeEnd;
     private int _readAheadBlocks;
     private long _readAheadFrom;
     private SealedVersion? _sealed;
@@ -116,6 +123,7 @@ internal sealed class FileContent : IDisposable
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
+            var sequential = offset == _writeEnd;
             for (var done = 0; done < data.Length;)
             {
                 var position = offset + done;
@@ -127,7 +135,9 @@ internal sealed class FileContent : IDisposable
                 staged.Write(data.Span.Slice(done, chunk), within);
                 _services.Statistics.AddStagedBytes(staged.Length - before);
                 done += chunk;
+                if (sequential && within + chunk == _blockSize && staged.Length == _blockSize) await UploadEarlyAsync(staged).ConfigureAwait(false);
             }
+            _writeEnd = offset + data.Length;
             Size = Math.Max(Size, offset + data.Length);
             Touch(now);
         }
@@ -464,8 +474,47 @@ internal sealed class FileContent : IDisposable
 
     private async ValueTask UploadAsync(StagedBlock staged, CancellationToken cancellationToken)
     {
-        staged.Cap = await _services.Store.PutAsync(staged.Path, cancellationToken).ConfigureAwait(false);
-        _services.Statistics.Uploaded(staged.Length);
+        // A block uploaded early is stored again only if that upload failed.
+        staged.Cap = (staged.EarlyUpload is { } early ? await early.Cap.ConfigureAwait(false) : null)
+            ?? await StoreAsync(staged.Path, staged.Length, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<string> StoreAsync(string path, long length, CancellationToken cancellationToken)
+    {
+        var cap = await _services.Store.PutAsync(path, cancellationToken).ConfigureAwait(false);
+        _services.Statistics.Uploaded(length);
+        return cap;
+    }
+
+    /// <summary>
+    /// Freezes a block the writer has just filled, moving on sequentially, and starts storing it
+    /// (see <see cref="EarlyUpload"/>); on a local store, or while as many early uploads as
+    /// allowed run, the block stays writable and its version's commit stores it.
+    /// </summary>
+    private async ValueTask UploadEarlyAsync(StagedBlock staged)
+    {
+        if (_services.Store.IsLocal || !_services.TryStartEarlyUpload()) return;
+        // Held from before the object exists: see EarlyUpload.
+        var hold = await _services.Collector.EnterCommitAsync().ConfigureAwait(false);
+        staged.FreezeForUpload(path => new EarlyUpload(StoreEarlyAsync(path, staged.Length), hold));
+    }
+
+    /// <summary>An early upload: the cap, or null when it failed (then the commit stores the block again, and reports what fails).</summary>
+    private async Task<string?> StoreEarlyAsync(string path, long length)
+    {
+        try
+        {
+            // The store opens the file before its first await: the seal may rename it afterwards.
+            return await StoreAsync(path, length, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is Content.ContentStoreException or IOException)
+        {
+            return null;
+        }
+        finally
+        {
+            _services.EndEarlyUpload();
+        }
     }
 
     private void Touch(long now)
@@ -536,6 +585,8 @@ internal sealed class FileContent : IDisposable
         }
         _services.Statistics.AddStagedBytes(staged.Length);
         _blocks[index] = Block.Of(staged);
+        // A block frozen for an early upload belongs to no version yet: nothing holds it any more.
+        if (block.Staged is { } replaced) ReleaseUnused([replaced]);
         return staged;
     }
 

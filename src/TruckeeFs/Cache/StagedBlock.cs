@@ -6,12 +6,14 @@ namespace TruckeeFs.Cache;
 /// One block's changed bytes, kept as a file in the staging area until committed. The file is
 /// the block: its length is the block's length, and it survives a crash of the mount.
 ///
-/// A block is writable until it is frozen, when a close seals the version it belongs to; from
-/// then on its file never changes (a later write to the block stages a new copy), so it can be
-/// uploaded while the file is written again, named in the commit journal, and hard-linked by a
-/// local content store. A writable block's file name ends in <see cref="WritableSuffix"/>,
-/// dropped when it freezes, so that after a crash the staging folder itself tells blocks
-/// written since the last close from blocks of sealed versions. Not thread-safe: its <see cref="FileContent"/> serialises access, except
+/// A block is writable until it is frozen: when a close seals the version it belongs to, or
+/// earlier, when a sequential writer has filled it and moved on (it is then uploaded at once,
+/// see <see cref="EarlyUpload"/>). From then on its file never changes (a later write to the
+/// block stages a new copy), so it can be uploaded while the file is written again, named in
+/// the commit journal, and hard-linked by a local content store. The file name of a block no
+/// seal has frozen ends in <see cref="WritableSuffix"/>, dropped by the seal, so that after a
+/// crash the staging folder itself tells blocks written since the last close from blocks of
+/// sealed versions. Not thread-safe: its <see cref="FileContent"/> serialises access, except
 /// that a frozen block may be read (uploaded, copied) from any thread.
 /// </summary>
 internal sealed class StagedBlock
@@ -36,11 +38,14 @@ internal sealed class StagedBlock
 
     public long Length { get; private set; }
 
-    /// <summary>Sealed into a version: the file no longer changes.</summary>
+    /// <summary>Finished or sealed into a version: the file no longer changes.</summary>
     public bool Frozen { get; private set; }
 
     /// <summary>The cap of the stored object, once uploaded (only frozen blocks are uploaded).</summary>
     public string? Cap { get; set; }
+
+    /// <summary>The upload begun when a sequential writer finished the block, before any seal; null if none was.</summary>
+    public EarlyUpload? EarlyUpload { get; private set; }
 
     /// <summary>A new, empty, writable block; <paramref name="frozenPath"/> is the name it takes when frozen.</summary>
     public static StagedBlock Create(long index, string frozenPath)
@@ -106,19 +111,34 @@ internal sealed class StagedBlock
     public SafeFileHandle OpenRead() => File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
 
     /// <summary>
-    /// Seals the block: closes the file for good; with <paramref name="durable"/>, flushes it to
-    /// stable storage first. Freezing a frozen block with durable flushes it again (cheap when clean).
+    /// Freezes a block no seal has frozen yet, keeping its writable name (its version is not
+    /// sealed), and records the upload <paramref name="start"/> begins at once: the block's
+    /// path is handed to it before this returns, and stays valid until it does.
+    /// </summary>
+    public void FreezeForUpload(Func<string, EarlyUpload> start)
+    {
+        if (Frozen) throw new InvalidOperationException($"staged block {Path} is frozen");
+        _handle?.Dispose();
+        _handle = null;
+        Frozen = true;
+        EarlyUpload = start(Path);
+    }
+
+    /// <summary>
+    /// Seals the block: closes the file for good and drops the writable suffix of its name; with
+    /// <paramref name="durable"/>, flushes it to stable storage first. Freezing a sealed block
+    /// with durable flushes it again (cheap when clean).
     /// </summary>
     public void Freeze(bool durable)
     {
         if (durable) Flush();
         _handle?.Dispose();
         _handle = null;
-        if (Frozen) return;
+        Frozen = true;
+        if (!Path.EndsWith(WritableSuffix, StringComparison.Ordinal)) return;
         var frozen = Path[..^WritableSuffix.Length];
         File.Move(Path, frozen, overwrite: true);
         Path = frozen;
-        Frozen = true;
     }
 
     /// <summary>Makes the file's bytes survive a power loss (fsync).</summary>
@@ -134,11 +154,15 @@ internal sealed class StagedBlock
         RandomAccess.FlushToDisk(handle);
     }
 
-    /// <summary>Closes the file (a writable block reopens it when written again).</summary>
+    /// <summary>
+    /// Closes the file (a writable block reopens it when written again). Called once the block
+    /// is let go of, it also ends the hold of an early upload on the collector.
+    /// </summary>
     public void Close()
     {
         _handle?.Dispose();
         _handle = null;
+        EarlyUpload?.Release();
     }
 
     public void Delete()
