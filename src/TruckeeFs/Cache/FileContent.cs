@@ -93,13 +93,20 @@ internal sealed class FileContent : IDisposable
 
     public void RemoveHandle() => Interlocked.Decrement(ref _openHandles);
 
+    /// <summary>
+    /// Reads what the newest version holds at <paramref name="offset"/>. Bytes of stored blocks
+    /// still downloading are waited for without the file's lock, so that other reads and writes
+    /// of the file go on meanwhile; the read returns the version as it was when it began.
+    /// </summary>
     public async ValueTask<int> ReadAsync(long offset, Memory<byte> destination)
     {
+        int count;
+        List<PendingRead>? pending = null;
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
             if (offset >= Size) return 0;
-            var count = (int)Math.Min(destination.Length, Size - offset);
+            count = (int)Math.Min(destination.Length, Size - offset);
             ReadAhead(offset, count);
             for (var done = 0; done < count;)
             {
@@ -107,15 +114,19 @@ internal sealed class FileContent : IDisposable
                 var index = position / _blockSize;
                 var within = position % _blockSize;
                 var chunk = (int)Math.Min(count - done, _blockSize - within);
-                await ReadBlockAsync(index, within, destination.Slice(done, chunk)).ConfigureAwait(false);
+                if (ReadBlock(index, within, destination.Slice(done, chunk)) is { } stored) (pending ??= []).Add(stored);
                 done += chunk;
             }
-            return count;
         }
         finally
         {
             _lock.Release();
         }
+        if (pending is not null)
+        {
+            foreach (var read in pending) await FinishReadAsync(read).ConfigureAwait(false);
+        }
+        return count;
     }
 
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, long now)
@@ -524,7 +535,12 @@ internal sealed class FileContent : IDisposable
         IsDirty = true;
     }
 
-    private async ValueTask ReadBlockAsync(long index, long within, Memory<byte> destination)
+    /// <summary>
+    /// Reads a block's part of a read, under the lock: staged bytes, holes and bytes past a
+    /// block's end at once; bytes of a stored block are left to <see cref="FinishReadAsync"/>
+    /// (returned with a share of the block's reader).
+    /// </summary>
+    private PendingRead? ReadBlock(long index, long within, Memory<byte> destination)
     {
         var read = 0;
         if (_blocks.TryGetValue(index, out var block))
@@ -535,21 +551,39 @@ internal sealed class FileContent : IDisposable
             }
             else if (within < block.Length)
             {
-                var reader = CleanReader(block.Cap!, block.Length, within);
-                try
-                {
-                    read = await reader.ReadAsync(within, destination[..(int)Math.Min(destination.Length, block.Length - within)]).ConfigureAwait(false);
-                }
-                catch (Content.ContentStoreException)
-                {
-                    // The download failed: the next read tries again with a new one.
-                    DropReader(block.Cap!);
-                    throw;
-                }
+                var stored = (int)Math.Min(destination.Length, block.Length - within);
+                destination.Span[stored..].Clear();
+                return new PendingRead(block.Cap!, CleanReader(block.Cap!, block.Length, within).Share(), within, destination[..stored]);
             }
         }
         // Past the end of a short block, or in a hole: zeros.
         destination.Span[read..].Clear();
+        return null;
+    }
+
+    /// <summary>Reads a stored block's part of a read, waiting for its download if need be, without the lock.</summary>
+    private async ValueTask FinishReadAsync(PendingRead read)
+    {
+        using var reader = read.Reader;
+        try
+        {
+            var count = await reader.ReadAsync(read.Within, read.Destination).ConfigureAwait(false);
+            read.Destination.Span[count..].Clear();
+        }
+        catch (Content.ContentStoreException)
+        {
+            // The download failed: the next read tries again with a new one.
+            await _lock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                if (_cleanHandles.TryGetValue(read.Cap, out var current) && ReferenceEquals(current, reader)) DropReader(read.Cap);
+            }
+            finally
+            {
+                _lock.Release();
+            }
+            throw;
+        }
     }
 
     /// <summary>
@@ -685,6 +719,9 @@ internal sealed class FileContent : IDisposable
         return total;
     }
 }
+
+/// <summary>Bytes of a stored block a read still has to copy, with its own share of the block's reader.</summary>
+internal readonly record struct PendingRead(string Cap, BlockReader Reader, long Within, Memory<byte> Destination);
 
 /// <summary>What a seal left for the caller to do.</summary>
 internal enum SealOutcome
