@@ -16,10 +16,13 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 case ${1:-} in -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 bash "$repo/scripts/install-packages.sh" fuse3 libsqlite3-0
-echo "[datapath] building (Release)" >&2
-dotnet build "$repo/TruckeeFs.sln" -c Release --nologo -v quiet >&2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# The executable users run: published (precompiled), as scripts/mount.sh does.
+echo "[datapath] publishing truckeefs and building the benchmark (Release)" >&2
+dotnet publish "$repo/src/TruckeeFs.Cli" -c Release -o "$work/truckeefs" --nologo -v quiet >&2
 dotnet build "$repo/bench/DataPath" -c Release --nologo -v quiet >&2
 mkdir -p "$repo/bench/results"
-exec dotnet "$repo/bench/DataPath/bin/Release/net10.0/DataPath.dll" \
-  --truckeefs "$repo/src/TruckeeFs.Cli/bin/Release/net10.0/truckeefs" \
+dotnet "$repo/bench/DataPath/bin/Release/net10.0/DataPath.dll" \
+  --truckeefs "$work/truckeefs/truckeefs" \
   --out "$repo/bench/results/datapath-$(date +%Y%m%d-%H%M%S).json" "$@"
