@@ -23,8 +23,9 @@ namespace TruckeeFs.Cache;
 /// to no version until a seal, a later write to it stages a new copy, and after a crash it is
 /// recovered like any block written since the last close.
 ///
-/// Threading: one operation at a time per file (an async lock), any thread; commits take a
-/// second lock so that one commit at a time runs while reads and writes go on.
+/// Threading: one operation at a time per file holds its lock (an async lock), any thread; reads
+/// wait for downloads without it. Commits take a second lock so that one commit at a time runs
+/// while reads and writes go on.
 /// </summary>
 internal sealed class FileContent : IDisposable
 {
@@ -100,33 +101,37 @@ internal sealed class FileContent : IDisposable
     /// </summary>
     public async ValueTask<int> ReadAsync(long offset, Memory<byte> destination)
     {
-        int count;
         List<PendingRead>? pending = null;
-        await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (offset >= Size) return 0;
-            count = (int)Math.Min(destination.Length, Size - offset);
-            ReadAhead(offset, count);
-            for (var done = 0; done < count;)
+            int count;
+            await _lock.WaitAsync().ConfigureAwait(false);
+            try
             {
-                var position = offset + done;
-                var index = position / _blockSize;
-                var within = position % _blockSize;
-                var chunk = (int)Math.Min(count - done, _blockSize - within);
-                if (ReadBlock(index, within, destination.Slice(done, chunk)) is { } stored) (pending ??= []).Add(stored);
-                done += chunk;
+                if (offset >= Size) return 0;
+                count = (int)Math.Min(destination.Length, Size - offset);
+                ReadAhead(offset, count);
+                for (var done = 0; done < count;)
+                {
+                    var position = offset + done;
+                    var index = position / _blockSize;
+                    var within = position % _blockSize;
+                    var chunk = (int)Math.Min(count - done, _blockSize - within);
+                    if (ReadBlock(index, within, destination.Slice(done, chunk)) is { } stored) (pending ??= []).Add(stored);
+                    done += chunk;
+                }
             }
+            finally
+            {
+                _lock.Release();
+            }
+            foreach (var read in pending ?? []) await FinishReadAsync(read).ConfigureAwait(false);
+            return count;
         }
         finally
         {
-            _lock.Release();
+            foreach (var read in pending ?? []) read.Reader.Dispose();
         }
-        if (pending is not null)
-        {
-            foreach (var read in pending) await FinishReadAsync(read).ConfigureAwait(false);
-        }
-        return count;
     }
 
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, long now)
@@ -564,7 +569,7 @@ internal sealed class FileContent : IDisposable
     /// <summary>Reads a stored block's part of a read, waiting for its download if need be, without the lock.</summary>
     private async ValueTask FinishReadAsync(PendingRead read)
     {
-        using var reader = read.Reader;
+        var reader = read.Reader;
         try
         {
             var count = await reader.ReadAsync(read.Within, read.Destination).ConfigureAwait(false);
