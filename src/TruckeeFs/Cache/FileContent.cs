@@ -477,7 +477,8 @@ internal sealed class FileContent : IDisposable
 
     private async Task UploadAsync(SealedVersion version)
     {
-        var pending = version.StagedBlocks.Where(b => b.Cap is null).ToList();
+        // Blocks due for an early upload last: waiting for those must not hold up the others.
+        var pending = version.StagedBlocks.Where(b => b.Cap is null).OrderBy(b => b.EarlyUpload is not null).ToList();
         // Most versions change one block: storing it on this thread spares the hops between
         // threads that a parallel loop costs (a local store takes microseconds).
         if (pending.Count == 1)
@@ -490,47 +491,23 @@ internal sealed class FileContent : IDisposable
 
     private async ValueTask UploadAsync(StagedBlock staged, CancellationToken cancellationToken)
     {
-        // A block uploaded early is stored again only if that upload failed.
+        // A block due for an early upload is stored again only if that upload failed.
         staged.Cap = (staged.EarlyUpload is { } early ? await early.Cap.ConfigureAwait(false) : null)
-            ?? await StoreAsync(staged.Path, staged.Length, cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task<string> StoreAsync(string path, long length, CancellationToken cancellationToken)
-    {
-        var cap = await _services.Store.PutAsync(path, cancellationToken).ConfigureAwait(false);
-        _services.Statistics.Uploaded(length);
-        return cap;
+            ?? await _services.StoreAsync(staged.Path, staged.Length, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// Freezes a block the writer has just filled, moving on sequentially, and starts storing it
-    /// (see <see cref="EarlyUpload"/>); on a local store, or while as many early uploads as
-    /// allowed run, the block stays writable and its version's commit stores it.
+    /// Freezes a block the writer has just filled, moving on sequentially, and has the mount
+    /// store it as soon as it can (see <see cref="EarlyUpload"/>). Not on a local store: there
+    /// the close commits at once, and storing costs no wait worth hiding.
     /// </summary>
     private async ValueTask UploadEarlyAsync(StagedBlock staged)
     {
-        if (_services.Store.IsLocal || !_services.TryStartEarlyUpload()) return;
+        if (_services.Store.IsLocal) return;
         // Held from before the object exists: see EarlyUpload.
-        var hold = await _services.Collector.EnterCommitAsync().ConfigureAwait(false);
-        staged.FreezeForUpload(path => new EarlyUpload(StoreEarlyAsync(path, staged.Length), hold));
-    }
-
-    /// <summary>An early upload: the cap, or null when it failed (then the commit stores the block again, and reports what fails).</summary>
-    private async Task<string?> StoreEarlyAsync(string path, long length)
-    {
-        try
-        {
-            // The store opens the file before its first await: the seal may rename it afterwards.
-            return await StoreAsync(path, length, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is Content.ContentStoreException or IOException)
-        {
-            return null;
-        }
-        finally
-        {
-            _services.EndEarlyUpload();
-        }
+        var upload = new EarlyUpload(staged, await _services.Collector.EnterCommitAsync().ConfigureAwait(false));
+        staged.FreezeForUpload(upload);
+        _services.UploadEarly(upload);
     }
 
     private void Touch(long now)

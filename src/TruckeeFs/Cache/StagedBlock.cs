@@ -21,7 +21,10 @@ internal sealed class StagedBlock
     /// <summary>Ends the file name of a block not frozen yet.</summary>
     public const string WritableSuffix = ".w";
     private const int CopyChunk = 1 << 20;
+    // A seal renames the file while an early upload may be opening it from another thread.
+    private readonly Lock _nameLock = new();
     private SafeFileHandle? _handle;
+    private bool _released;
 
     private StagedBlock(long index, string path, SafeFileHandle? handle, long length, bool frozen)
     {
@@ -44,7 +47,7 @@ internal sealed class StagedBlock
     /// <summary>The cap of the stored object, once uploaded (only frozen blocks are uploaded).</summary>
     public string? Cap { get; set; }
 
-    /// <summary>The upload begun when a sequential writer finished the block, before any seal; null if none was.</summary>
+    /// <summary>The upload due since a sequential writer finished the block, before any seal; null if none is.</summary>
     public EarlyUpload? EarlyUpload { get; private set; }
 
     /// <summary>A new, empty, writable block; <paramref name="frozenPath"/> is the name it takes when frozen.</summary>
@@ -112,16 +115,25 @@ internal sealed class StagedBlock
 
     /// <summary>
     /// Freezes a block no seal has frozen yet, keeping its writable name (its version is not
-    /// sealed), and records the upload <paramref name="start"/> begins at once: the block's
-    /// path is handed to it before this returns, and stays valid until it does.
+    /// sealed), for the <paramref name="upload"/> due (see <see cref="StartUpload"/>).
     /// </summary>
-    public void FreezeForUpload(Func<string, EarlyUpload> start)
+    public void FreezeForUpload(EarlyUpload upload)
     {
         if (Frozen) throw new InvalidOperationException($"staged block {Path} is frozen");
         _handle?.Dispose();
         _handle = null;
         Frozen = true;
-        EarlyUpload = start(Path);
+        EarlyUpload = upload;
+    }
+
+    /// <summary>
+    /// Calls <paramref name="store"/> with the block's path, which no seal renames before it
+    /// returns (a store opens the file before it does); null, without a call, once the block
+    /// has been let go of.
+    /// </summary>
+    public Task<string>? StartUpload(Func<string, Task<string>> store)
+    {
+        lock (_nameLock) return _released ? null : store(Path);
     }
 
     /// <summary>
@@ -137,8 +149,11 @@ internal sealed class StagedBlock
         Frozen = true;
         if (!Path.EndsWith(WritableSuffix, StringComparison.Ordinal)) return;
         var frozen = Path[..^WritableSuffix.Length];
-        File.Move(Path, frozen, overwrite: true);
-        Path = frozen;
+        lock (_nameLock)
+        {
+            File.Move(Path, frozen, overwrite: true);
+            Path = frozen;
+        }
     }
 
     /// <summary>Makes the file's bytes survive a power loss (fsync).</summary>
@@ -156,13 +171,16 @@ internal sealed class StagedBlock
 
     /// <summary>
     /// Closes the file (a writable block reopens it when written again). Called once the block
-    /// is let go of, it also ends the hold of an early upload on the collector.
+    /// is let go of, it also cancels an early upload not started yet and ends its hold on the
+    /// collector.
     /// </summary>
     public void Close()
     {
         _handle?.Dispose();
         _handle = null;
-        EarlyUpload?.Release();
+        if (EarlyUpload is null) return;
+        lock (_nameLock) _released = true;
+        EarlyUpload.Release();
     }
 
     public void Delete()

@@ -27,23 +27,26 @@ public sealed class EarlyUploadTests : IAsyncLifetime
     [Fact]
     public async Task Full_blocks_are_stored_while_the_writer_keeps_the_file_open_and_not_again_after_the_close()
     {
-        await using var mount = await TruckeeFsMount.StartAsync(_fs.Options());
+        // One connection: two early uploads at a time, the other blocks wait for their turn.
+        await using var mount = await TruckeeFsMount.StartAsync(_fs.Options(maxConnections: "1"));
         var path = $"{mount.Path}/early";
-        var data = RandomNumberGenerator.GetBytes(4 * Block + 1000);
+        var data = RandomNumberGenerator.GetBytes(6 * Block + 1000);
         var uploads = _fs.Gateway.Counters.Uploads;
+        _fs.Gateway.Counters.ResetMaxInFlight();
 
         using (var writer = OpenWriter.Start(path, data, _sources.Path))
         {
-            await TahoeBackedFilesystem.WaitUntilAsync(() => _fs.Gateway.Counters.Uploads - uploads >= 4, "the four full blocks are stored before the close");
+            await TahoeBackedFilesystem.WaitUntilAsync(() => _fs.Gateway.Counters.Uploads - uploads >= 6, "the six full blocks are stored before the close");
             Assert.False(writer.HasClosed, "the writer closed the file");
             // Nothing is sealed, so nothing is committed: no journal entry.
             Assert.DoesNotContain(TahoeBackedFilesystem.Staged(mount.CacheDir), p => p.EndsWith(".commit", StringComparison.Ordinal));
-            Assert.Equal(4, _fs.Gateway.Counters.Uploads - uploads);
+            Assert.Equal(6, _fs.Gateway.Counters.Uploads - uploads);
             await writer.CloseAsync();
         }
         TahoeBackedFilesystem.Fsync(path);
         // Only the tail is stored by the commit.
-        Assert.Equal(5, _fs.Gateway.Counters.Uploads - uploads);
+        Assert.Equal(7, _fs.Gateway.Counters.Uploads - uploads);
+        Assert.Equal(1, _fs.Gateway.Counters.MaxInFlight);
         Assert.Equal(0, await mount.UnmountAsync());
 
         await using var fresh = await TruckeeFsMount.StartAsync(_fs.Options());
