@@ -5,7 +5,8 @@
 #   bench/datapath.sh [--runs 3] [--size-mib 256] [--big-mib 2048 (0: skip)] [--latency-ms 20]
 #                     [--block-size-mib 4] [--max-connections 10] [--workdir /var/tmp]
 #
-# Per run (medians are reported): cold sequential write of --size-mib through the mount (1 MiB
+# Per run (medians are reported; a first run, not kept, warms the gateway and the benchmark
+# itself up): cold sequential write of --size-mib through the mount (1 MiB
 # writes, one fsync before the clock stops); cold sequential read after a remount with the
 # cached blocks deleted and the page cache dropped; warm read (blocks cached on disk, page cache
 # dropped); raw HTTP PUT and GET of the same blocks, max_connections at once; the embedded
