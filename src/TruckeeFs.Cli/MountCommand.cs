@@ -225,20 +225,7 @@ internal static partial class MountCommand
     }
 
     /// <summary>Whether /proc/self/mountinfo lists <paramref name="path"/> as a mount point.</summary>
-    internal static bool IsMounted(string path)
-    {
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            var fields = line.Split(' ');
-            if (fields.Length > 4 && Unescape(fields[4]) == path) return true;
-        }
-        return false;
-    }
-
-    /// <summary>mountinfo escapes space, tab, newline and backslash as octal.</summary>
-    private static string Unescape(string field) =>
-        field.Replace("\\040", " ", StringComparison.Ordinal).Replace("\\011", "\t", StringComparison.Ordinal)
-            .Replace("\\012", "\n", StringComparison.Ordinal).Replace("\\134", "\\", StringComparison.Ordinal);
+    internal static bool IsMounted(string path) => MountTable.DeviceAt(path) is not null;
 
     private static partial class Log
     {

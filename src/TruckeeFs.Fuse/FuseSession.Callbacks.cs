@@ -87,6 +87,7 @@ public sealed unsafe partial class FuseSession
         try
         {
             s._operations.Init(connection);
+            s.RaiseReadahead(connection.MaxReadahead);
         }
         catch (Exception e)
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.InteropServices;
 
 namespace TruckeeFs.Fuse;
@@ -312,6 +313,32 @@ public sealed unsafe partial class FuseSession : IDisposable
 
         _self.Dispose();
         _loopIdle.Dispose();
+    }
+
+    /// <summary>
+    /// The kernel lets a FUSE mount read ahead no further than its backing device's
+    /// <c>read_ahead_kb</c>, which starts at 128 KiB whatever max_readahead the filesystem
+    /// negotiates, and sends no larger reads. Root may raise it: to what the filesystem asked for,
+    /// during INIT (answering it, the kernel keeps the smaller of the two). Others keep the default.
+    /// </summary>
+    private void RaiseReadahead(uint bytes)
+    {
+        if (_mountpoint is null || MountTable.DeviceAt(_mountpoint) is not { } device) return;
+        var setting = $"/sys/class/bdi/{device}/read_ahead_kb";
+        var kib = bytes / 1024;
+        try
+        {
+            if (uint.Parse(File.ReadAllText(setting).Trim(), CultureInfo.InvariantCulture) < kib)
+                File.WriteAllText(setting, kib.ToString(CultureInfo.InvariantCulture));
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Not root: reads stay at the kernel's default size.
+        }
+        catch (Exception e) when (e is IOException or FormatException)
+        {
+            Log($"Could not raise the readahead of {_mountpoint} to {kib} KiB in {setting}: {e.Message}");
+        }
     }
 
     private void Log(string message)

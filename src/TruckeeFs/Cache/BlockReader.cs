@@ -5,12 +5,15 @@ namespace TruckeeFs.Cache;
 /// <summary>
 /// Reads one block from the cache (or from a local store's file in place). While the block is
 /// still downloading, a read waits only until its own bytes have arrived.
-/// Threading: reads may run concurrently; dispose once none is in flight.
+/// Threading: reads may run concurrently. The reader can be shared (<see cref="Share"/>), so that
+/// a read may go on after its owner let go of it: each share is disposed once, and the file
+/// closes with the last.
 /// </summary>
 public sealed class BlockReader : IDisposable
 {
     private readonly SafeFileHandle _handle;
     private readonly BlockDownload? _download;
+    private int _holders = 1;
 
     internal BlockReader(SafeFileHandle handle, BlockDownload? download)
     {
@@ -36,5 +39,15 @@ public sealed class BlockReader : IDisposable
         return _handle;
     }
 
-    public void Dispose() => _handle.Dispose();
+    /// <summary>One more holder of this reader, which must dispose it in turn; only while a holder still has it.</summary>
+    public BlockReader Share()
+    {
+        if (Interlocked.Increment(ref _holders) <= 1) throw new ObjectDisposedException(nameof(BlockReader));
+        return this;
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Decrement(ref _holders) == 0) _handle.Dispose();
+    }
 }

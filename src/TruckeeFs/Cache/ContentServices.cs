@@ -14,6 +14,9 @@ internal sealed class ContentServices(IMetaStore meta, IContentStore store, Bloc
 {
     private const string JournalSuffix = ".commit";
     private long _nextStaged = DateTime.UtcNow.Ticks;
+    private readonly Lock _earlyLock = new();
+    private readonly Queue<EarlyUpload> _earlyWaiting = new();
+    private int _earlyRunning;
 
     public IMetaStore Meta => meta;
     public IContentStore Store => store;
@@ -27,6 +30,48 @@ internal sealed class ContentServices(IMetaStore meta, IContentStore store, Bloc
     /// <see cref="Coordination.CoordinatorException"/> when the coordinator is unreachable.
     /// </summary>
     public ValueTask MarkPendingAsync(long inode, bool pending) => markPending(inode, pending);
+
+    /// <summary>
+    /// Runs <paramref name="upload"/> as soon as one of the places for early uploads is free, in
+    /// the order they came. There are as many places as readahead's downloads (twice
+    /// max_connections): enough that every connection that frees up starts the next block at
+    /// once, few enough that reads still find a connection soon while a writer outpaces the store.
+    /// </summary>
+    public void UploadEarly(EarlyUpload upload)
+    {
+        lock (_earlyLock)
+        {
+            if (_earlyRunning == cache.ReadAheadLimit)
+            {
+                _earlyWaiting.Enqueue(upload);
+                return;
+            }
+            _earlyRunning++;
+        }
+        _ = RunEarlyUploadsAsync(upload);
+    }
+
+    /// <summary>Stores a staged block as a new object and counts its bytes as uploaded.</summary>
+    public async Task<string> StoreAsync(string path, long length, CancellationToken cancellationToken = default)
+    {
+        var cap = await store.PutAsync(path, cancellationToken).ConfigureAwait(false);
+        statistics.Uploaded(length);
+        return cap;
+    }
+
+    /// <summary>Runs early uploads in one place, the given one, then the waiting ones, until none waits.</summary>
+    private async Task RunEarlyUploadsAsync(EarlyUpload? upload)
+    {
+        while (upload is not null)
+        {
+            var length = upload.Block.Length;
+            await upload.RunAsync(path => StoreAsync(path, length)).ConfigureAwait(false);
+            lock (_earlyLock)
+            {
+                if (!_earlyWaiting.TryDequeue(out upload)) _earlyRunning--;
+            }
+        }
+    }
 
     /// <summary>
     /// Where staged blocks and commit journal entries live: one flat folder, a file per staged

@@ -17,8 +17,15 @@ namespace TruckeeFs.Cache;
 /// committed. Reads always see the newest version. Only touched blocks are staged or stored, and
 /// no whole file is ever held in memory.
 ///
-/// Threading: one operation at a time per file (an async lock), any thread; commits take a
-/// second lock so that one commit at a time runs while reads and writes go on.
+/// On a remote store, a block a sequential writer has filled and moved past is frozen and
+/// uploaded at once (an <see cref="EarlyUpload"/>), while the writer goes on: the commit after
+/// the close then mostly finds its blocks stored. Nothing else changes: the block still belongs
+/// to no version until a seal, a later write to it stages a new copy, and after a crash it is
+/// recovered like any block written since the last close.
+///
+/// Threading: one operation at a time per file holds its lock (an async lock), any thread; reads
+/// wait for downloads without it. Commits take a second lock so that one commit at a time runs
+/// while reads and writes go on.
 /// </summary>
 internal sealed class FileContent : IDisposable
 {
@@ -34,6 +41,7 @@ internal sealed class FileContent : IDisposable
     private readonly OrderedDictionary<string, BlockReader> _cleanHandles = [];
     private readonly HashSet<string> _pinned = [];
     private long _sequentialEnd;
+    private long _writeEnd;
     private int _readAheadBlocks;
     private long _readAheadFrom;
     private SealedVersion? _sealed;
@@ -98,28 +106,43 @@ internal sealed class FileContent : IDisposable
 
     public void RemoveHandle() => Interlocked.Decrement(ref _openHandles);
 
+    /// <summary>
+    /// Reads what the newest version holds at <paramref name="offset"/>. Bytes of stored blocks
+    /// still downloading are waited for without the file's lock, so that other reads and writes
+    /// of the file go on meanwhile; the read returns the version as it was when it began.
+    /// </summary>
     public async ValueTask<int> ReadAsync(long offset, Memory<byte> destination)
     {
-        await _lock.WaitAsync().ConfigureAwait(false);
+        List<PendingRead>? pending = null;
         try
         {
-            if (offset >= Size) return 0;
-            var count = (int)Math.Min(destination.Length, Size - offset);
-            ReadAhead(offset, count);
-            for (var done = 0; done < count;)
+            int count;
+            await _lock.WaitAsync().ConfigureAwait(false);
+            try
             {
-                var position = offset + done;
-                var index = position / _blockSize;
-                var within = position % _blockSize;
-                var chunk = (int)Math.Min(count - done, _blockSize - within);
-                await ReadBlockAsync(index, within, destination.Slice(done, chunk)).ConfigureAwait(false);
-                done += chunk;
+                if (offset >= Size) return 0;
+                count = (int)Math.Min(destination.Length, Size - offset);
+                ReadAhead(offset, count);
+                for (var done = 0; done < count;)
+                {
+                    var position = offset + done;
+                    var index = position / _blockSize;
+                    var within = position % _blockSize;
+                    var chunk = (int)Math.Min(count - done, _blockSize - within);
+                    if (ReadBlock(index, within, destination.Slice(done, chunk)) is { } stored) (pending ??= []).Add(stored);
+                    done += chunk;
+                }
             }
+            finally
+            {
+                _lock.Release();
+            }
+            foreach (var read in pending ?? []) await FinishReadAsync(read).ConfigureAwait(false);
             return count;
         }
         finally
         {
-            _lock.Release();
+            foreach (var read in pending ?? []) read.Reader.Dispose();
         }
     }
 
@@ -128,6 +151,7 @@ internal sealed class FileContent : IDisposable
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
+            var sequential = offset == _writeEnd;
             for (var done = 0; done < data.Length;)
             {
                 var position = offset + done;
@@ -139,7 +163,9 @@ internal sealed class FileContent : IDisposable
                 staged.Write(data.Span.Slice(done, chunk), within);
                 _services.Statistics.AddStagedBytes(staged.Length - before);
                 done += chunk;
+                if (sequential && within + chunk == _blockSize && staged.Length == _blockSize) await UploadEarlyAsync(staged).ConfigureAwait(false);
             }
+            _writeEnd = offset + data.Length;
             Size = Math.Max(Size, offset + data.Length);
             Touch(now);
         }
@@ -486,7 +512,8 @@ internal sealed class FileContent : IDisposable
 
     private async Task UploadAsync(SealedVersion version)
     {
-        var pending = version.StagedBlocks.Where(b => b.Cap is null).ToList();
+        // Blocks due for an early upload last: waiting for those must not hold up the others.
+        var pending = version.StagedBlocks.Where(b => b.Cap is null).OrderBy(b => b.EarlyUpload is not null).ToList();
         // Most versions change one block: storing it on this thread spares the hops between
         // threads that a parallel loop costs (a local store takes microseconds).
         if (pending.Count == 1)
@@ -499,8 +526,23 @@ internal sealed class FileContent : IDisposable
 
     private async ValueTask UploadAsync(StagedBlock staged, CancellationToken cancellationToken)
     {
-        staged.Cap = await _services.Store.PutAsync(staged.Path, cancellationToken).ConfigureAwait(false);
-        _services.Statistics.Uploaded(staged.Length);
+        // A block due for an early upload is stored again only if that upload failed.
+        staged.Cap = (staged.EarlyUpload is { } early ? await early.Cap.ConfigureAwait(false) : null)
+            ?? await _services.StoreAsync(staged.Path, staged.Length, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Freezes a block the writer has just filled, moving on sequentially, and has the mount
+    /// store it as soon as it can (see <see cref="EarlyUpload"/>). Not on a local store: there
+    /// the close commits at once, and storing costs no wait worth hiding.
+    /// </summary>
+    private async ValueTask UploadEarlyAsync(StagedBlock staged)
+    {
+        if (_services.Store.IsLocal) return;
+        // Held from before the object exists: see EarlyUpload.
+        var upload = new EarlyUpload(staged, await _services.Collector.EnterCommitAsync().ConfigureAwait(false));
+        staged.FreezeForUpload(upload);
+        _services.UploadEarly(upload);
     }
 
     private void Touch(long now)
@@ -510,7 +552,12 @@ internal sealed class FileContent : IDisposable
         IsDirty = true;
     }
 
-    private async ValueTask ReadBlockAsync(long index, long within, Memory<byte> destination)
+    /// <summary>
+    /// Reads a block's part of a read, under the lock: staged bytes, holes and bytes past a
+    /// block's end at once; bytes of a stored block are left to <see cref="FinishReadAsync"/>
+    /// (returned with a share of the block's reader).
+    /// </summary>
+    private PendingRead? ReadBlock(long index, long within, Memory<byte> destination)
     {
         var read = 0;
         if (_blocks.TryGetValue(index, out var block))
@@ -521,21 +568,39 @@ internal sealed class FileContent : IDisposable
             }
             else if (within < block.Length)
             {
-                var reader = CleanReader(block.Cap!, block.Length, within);
-                try
-                {
-                    read = await reader.ReadAsync(within, destination[..(int)Math.Min(destination.Length, block.Length - within)]).ConfigureAwait(false);
-                }
-                catch (Content.ContentStoreException)
-                {
-                    // The download failed: the next read tries again with a new one.
-                    DropReader(block.Cap!);
-                    throw;
-                }
+                var stored = (int)Math.Min(destination.Length, block.Length - within);
+                destination.Span[stored..].Clear();
+                return new PendingRead(block.Cap!, CleanReader(block.Cap!, block.Length, within).Share(), within, destination[..stored]);
             }
         }
         // Past the end of a short block, or in a hole: zeros.
         destination.Span[read..].Clear();
+        return null;
+    }
+
+    /// <summary>Reads a stored block's part of a read, waiting for its download if need be, without the lock.</summary>
+    private async ValueTask FinishReadAsync(PendingRead read)
+    {
+        var reader = read.Reader;
+        try
+        {
+            var count = await reader.ReadAsync(read.Within, read.Destination).ConfigureAwait(false);
+            read.Destination.Span[count..].Clear();
+        }
+        catch (Content.ContentStoreException)
+        {
+            // The download failed: the next read tries again with a new one.
+            await _lock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                if (_cleanHandles.TryGetValue(read.Cap, out var current) && ReferenceEquals(current, reader)) DropReader(read.Cap);
+            }
+            finally
+            {
+                _lock.Release();
+            }
+            throw;
+        }
     }
 
     /// <summary>
@@ -571,6 +636,8 @@ internal sealed class FileContent : IDisposable
         }
         _services.Statistics.AddStagedBytes(staged.Length);
         _blocks[index] = Block.Of(staged);
+        // A block frozen for an early upload belongs to no version yet: nothing holds it any more.
+        if (block.Staged is { } replaced) ReleaseUnused([replaced]);
         return staged;
     }
 
@@ -669,6 +736,9 @@ internal sealed class FileContent : IDisposable
         return total;
     }
 }
+
+/// <summary>Bytes of a stored block a read still has to copy, with its own share of the block's reader.</summary>
+internal readonly record struct PendingRead(string Cap, BlockReader Reader, long Within, Memory<byte> Destination);
 
 /// <summary>What a seal left for the caller to do.</summary>
 internal enum SealOutcome

@@ -6,12 +6,14 @@ namespace TruckeeFs.Cache;
 /// One block's changed bytes, kept as a file in the staging area until committed. The file is
 /// the block: its length is the block's length, and it survives a crash of the mount.
 ///
-/// A block is writable until it is frozen, when a close seals the version it belongs to; from
-/// then on its file never changes (a later write to the block stages a new copy), so it can be
-/// uploaded while the file is written again, named in the commit journal, and hard-linked by a
-/// local content store. A writable block's file name ends in <see cref="WritableSuffix"/>,
-/// dropped when it freezes, so that after a crash the staging folder itself tells blocks
-/// written since the last close from blocks of sealed versions. Not thread-safe: its <see cref="FileContent"/> serialises access, except
+/// A block is writable until it is frozen: when a close seals the version it belongs to, or
+/// earlier, when a sequential writer has filled it and moved on (it is then uploaded at once,
+/// see <see cref="EarlyUpload"/>). From then on its file never changes (a later write to the
+/// block stages a new copy), so it can be uploaded while the file is written again, named in
+/// the commit journal, and hard-linked by a local content store. The file name of a block no
+/// seal has frozen ends in <see cref="WritableSuffix"/>, dropped by the seal, so that after a
+/// crash the staging folder itself tells blocks written since the last close from blocks of
+/// sealed versions. Not thread-safe: its <see cref="FileContent"/> serialises access, except
 /// that a frozen block may be read (uploaded, copied) from any thread.
 /// </summary>
 internal sealed class StagedBlock
@@ -19,7 +21,10 @@ internal sealed class StagedBlock
     /// <summary>Ends the file name of a block not frozen yet.</summary>
     public const string WritableSuffix = ".w";
     private const int CopyChunk = 1 << 20;
+    // A seal renames the file while an early upload may be opening it from another thread.
+    private readonly Lock _nameLock = new();
     private SafeFileHandle? _handle;
+    private bool _released;
 
     private StagedBlock(long index, string path, SafeFileHandle? handle, long length, bool frozen)
     {
@@ -36,11 +41,14 @@ internal sealed class StagedBlock
 
     public long Length { get; private set; }
 
-    /// <summary>Sealed into a version: the file no longer changes.</summary>
+    /// <summary>Finished or sealed into a version: the file no longer changes.</summary>
     public bool Frozen { get; private set; }
 
     /// <summary>The cap of the stored object, once uploaded (only frozen blocks are uploaded).</summary>
     public string? Cap { get; set; }
+
+    /// <summary>The upload due since a sequential writer finished the block, before any seal; null if none is.</summary>
+    public EarlyUpload? EarlyUpload { get; private set; }
 
     /// <summary>A new, empty, writable block; <paramref name="frozenPath"/> is the name it takes when frozen.</summary>
     public static StagedBlock Create(long index, string frozenPath)
@@ -108,20 +116,47 @@ internal sealed class StagedBlock
     public SafeFileHandle OpenRead() => File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
 
     /// <summary>
-    /// Seals the block: closes the file for good; with <paramref name="durable"/>, flushes it to
-    /// stable storage first. Freezing a frozen block with durable flushes it again (cheap when clean).
+    /// Freezes a block no seal has frozen yet, keeping its writable name (its version is not
+    /// sealed), for the <paramref name="upload"/> due (see <see cref="StartUpload"/>).
+    /// </summary>
+    public void FreezeForUpload(EarlyUpload upload)
+    {
+        if (Frozen) throw new InvalidOperationException($"staged block {Path} is frozen");
+        _handle?.Dispose();
+        _handle = null;
+        Frozen = true;
+        EarlyUpload = upload;
+    }
+
+    /// <summary>
+    /// Calls <paramref name="store"/> with the block's path, which no seal renames before it
+    /// returns (a store opens the file before it does); null, without a call, once the block
+    /// has been let go of.
+    /// </summary>
+    public Task<string>? StartUpload(Func<string, Task<string>> store)
+    {
+        lock (_nameLock) return _released ? null : store(Path);
+    }
+
+    /// <summary>
+    /// Seals the block: closes the file for good and drops the writable suffix of its name; with
+    /// <paramref name="durable"/>, flushes it to stable storage first. Freezing a sealed block
+    /// with durable flushes it again (cheap when clean).
     /// </summary>
     public void Freeze(bool durable)
     {
         if (durable) Flush();
         _handle?.Dispose();
         _handle = null;
-        if (Frozen) return;
-        var frozen = Path[..^WritableSuffix.Length];
-        var status = Posix.Rename(Path, frozen);
-        if (status != 0) throw new IOException($"cannot rename {Path} to {frozen} (errno {status})");
-        Path = frozen;
         Frozen = true;
+        if (!Path.EndsWith(WritableSuffix, StringComparison.Ordinal)) return;
+        var frozen = Path[..^WritableSuffix.Length];
+        lock (_nameLock)
+        {
+            var status = Posix.Rename(Path, frozen);
+            if (status != 0) throw new IOException($"cannot rename {Path} to {frozen} (errno {status})");
+            Path = frozen;
+        }
     }
 
     /// <summary>Makes the file's bytes survive a power loss (fsync).</summary>
@@ -137,11 +172,18 @@ internal sealed class StagedBlock
         RandomAccess.FlushToDisk(handle);
     }
 
-    /// <summary>Closes the file (a writable block reopens it when written again).</summary>
+    /// <summary>
+    /// Closes the file (a writable block reopens it when written again). Called once the block
+    /// is let go of, it also cancels an early upload not started yet and ends its hold on the
+    /// collector.
+    /// </summary>
     public void Close()
     {
         _handle?.Dispose();
         _handle = null;
+        if (EarlyUpload is null) return;
+        lock (_nameLock) _released = true;
+        EarlyUpload.Release();
     }
 
     public void Delete()

@@ -24,8 +24,9 @@ public interface IContentStore : IAsyncDisposable
     /// <summary>
     /// Stores the whole contents of the local file at <paramref name="path"/> as a new immutable
     /// object and returns its cap. Idempotent: storing the same bytes twice may return the same
-    /// cap. The caller must not change the file during the call; afterwards the caller may delete
-    /// it (a local store may have hard-linked it).
+    /// cap. The file is opened before this returns (before its first await), so the caller may
+    /// rename or delete it as soon as the call returns; its bytes must not change until the
+    /// returned task completes, nor afterwards (a local store may have hard-linked it).
     /// </summary>
     ValueTask<string> PutAsync(string path, CancellationToken cancellationToken = default);
 

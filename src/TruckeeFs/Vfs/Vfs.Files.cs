@@ -103,7 +103,10 @@ public sealed partial class Vfs
     public async ValueTask<int> FsyncAsync(ulong handle)
     {
         if (!_handles.TryGetValue(handle, out var file)) return Errno.EBADF;
-        var status = await CommitNowAsync(file.Content, durable: true).ConfigureAwait(false);
+        // A remote store's copy is what a committed fsync makes durable: flushing the staged
+        // blocks too would write every byte to the local disk for nothing (a failed commit
+        // makes them durable before fsync reports it). A local store's objects are the staged files.
+        var status = await CommitNowAsync(file.Content, durable: _content.Store.IsLocal).ConfigureAwait(false);
         if (status == 0) _meta.Sync();
         return status;
     }

@@ -24,6 +24,8 @@ public static partial class Sys
     public const int O_APPEND = 0x400;
     /// <summary>Do not block (FIFOs, locks).</summary>
     public const int O_NONBLOCK = 0x800;
+    /// <summary>Bypass the page cache: every read and write reaches the filesystem.</summary>
+    public const int O_DIRECT = 0x4000;
     /// <summary>Fail with ENOTDIR unless the path is a directory.</summary>
     public const int O_DIRECTORY = 0x10000;
     /// <summary>Fail with ELOOP if the last component is a symlink.</summary>

@@ -6,7 +6,8 @@ namespace TruckeeFs.Tests.Fuse;
 /// <summary>
 /// A one-directory filesystem in memory for driving <see cref="FuseSession"/> with real system
 /// calls. Special names: <c>slow.txt</c> answers reads 200 ms later from another thread;
-/// <c>boom.txt</c> throws from open; reading <c>sleepy-N.txt</c> blocks its thread for 300 ms.
+/// <c>boom.txt</c> throws from open; reading <c>sleepy-N.txt</c> blocks its thread for 300 ms;
+/// <c>big.bin</c> holds <see cref="BigSize"/> bytes.
 /// </summary>
 internal sealed class MemoryFileSystem : FuseOperations
 {
@@ -14,6 +15,7 @@ internal sealed class MemoryFileSystem : FuseOperations
     public const int SleepyFiles = 4;
     public static readonly byte[] HelloContent = "Hello, FUSE!\n"u8.ToArray();
     public static readonly byte[] SlowContent = "answered later\n"u8.ToArray();
+    public const int BigSize = 4 << 20;
 
     private const uint DirectoryMode = 0x4000 | 0b111_101_101; // S_IFDIR | 0755
     private const uint FileMode = 0x8000 | 0b110_100_100;      // S_IFREG | 0644
@@ -39,7 +41,15 @@ internal sealed class MemoryFileSystem : FuseOperations
         {
             _sleepy.Add(AddFile($"sleepy-{i}.txt", HelloContent).Inode);
         }
+
+        AddFile("big.bin", new byte[BigSize]);
     }
+
+    /// <summary>max_write and max_readahead asked for in Init; 0 keeps libfuse's.</summary>
+    public uint RequestSize { get; init; }
+
+    /// <summary>The largest read request the kernel sent.</summary>
+    public ulong LargestRead;
 
     /// <summary>Requests whose file handle was not the one open or create answered.</summary>
     public int WrongHandles;
@@ -75,6 +85,12 @@ internal sealed class MemoryFileSystem : FuseOperations
     {
         ProtocolMajor = connection.ProtocolMajor;
         Capable = connection.Capable;
+        if (RequestSize != 0)
+        {
+            connection.MaxWrite = RequestSize;
+            connection.MaxReadahead = RequestSize;
+        }
+
         if (!_readdirPlus)
         {
             connection.Want &= ~(FuseCapabilities.ReaddirPlus | FuseCapabilities.ReaddirPlusAuto);
@@ -159,6 +175,7 @@ internal sealed class MemoryFileSystem : FuseOperations
         byte[] data;
         lock (_gate)
         {
+            LargestRead = Math.Max(LargestRead, size);
             var content = _nodes[inode].Data;
             var start = (int)Math.Min(offset, content.Length);
             var count = (int)Math.Min((long)size, content.Length - start);

@@ -10,7 +10,7 @@ public sealed class SessionTests
 {
     private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(5);
     private static readonly string[] ExpectedListing =
-        ["boom.txt", "hello.txt", "sleepy-0.txt", "sleepy-1.txt", "sleepy-2.txt", "sleepy-3.txt", "slow.txt"];
+        ["big.bin", "boom.txt", "hello.txt", "sleepy-0.txt", "sleepy-1.txt", "sleepy-2.txt", "sleepy-3.txt", "slow.txt"];
 
     [Fact]
     public void Reads_stats_and_lists_files_with_readdirplus()
@@ -59,6 +59,20 @@ public sealed class SessionTests
 
         Assert.Equal(names.Concat(ExpectedListing).Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
         Assert.True(mount.FileSystem.FullReplies > 0, $"largest readdir size {mount.FileSystem.LargestReadDirSize}");
+    }
+
+    [Fact]
+    public void Reads_come_as_large_as_the_readahead_the_filesystem_asked_for()
+    {
+        // Above the 128 KiB the kernel allows a FUSE mount's readahead by default.
+        const uint RequestSize = 512 << 10;
+        using var mount = new TestMount(new MemoryFileSystem(readdirPlus: true) { RequestSize = RequestSize });
+
+        Assert.Equal(MemoryFileSystem.BigSize, File.ReadAllBytes(mount["big.bin"]).Length);
+
+        Assert.Equal(RequestSize, mount.FileSystem.LargestRead);
+        var device = MountTable.DeviceAt(mount.Path);
+        Assert.Equal($"{RequestSize / 1024}", File.ReadAllText($"/sys/class/bdi/{device}/read_ahead_kb").Trim());
     }
 
     [Fact]

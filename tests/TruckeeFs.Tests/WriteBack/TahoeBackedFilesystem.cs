@@ -37,11 +37,11 @@ internal sealed class TahoeBackedFilesystem : IAsyncDisposable
     }
 
     /// <summary>Mount options: this filesystem's data directory, the gateway, <paramref name="blockSize"/> blocks.</summary>
-    public TruckeeFsMountOptions Options(string? cacheDir = null, string blockSize = "64k", string netTimeout = "10") => new()
+    public TruckeeFsMountOptions Options(string? cacheDir = null, string blockSize = "64k", string netTimeout = "10", string maxConnections = "10") => new()
     {
         DataDir = DataDir,
         CacheDir = cacheDir,
-        ExtraArgs = ["--tahoe-url", Gateway.BaseUri.ToString(), "--block-size", blockSize, "--net-timeout", netTimeout],
+        ExtraArgs = ["--tahoe-url", Gateway.BaseUri.ToString(), "--block-size", blockSize, "--net-timeout", netTimeout, "--max-connections", maxConnections],
         Environment = new Dictionary<string, string?> { ["TRUCKEEFS_ROOTCAP"] = RootCap },
     };
 

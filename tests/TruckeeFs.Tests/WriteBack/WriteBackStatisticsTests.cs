@@ -52,11 +52,12 @@ public sealed class WriteBackStatisticsTests : IAsyncLifetime
     {
         var data = RandomNumberGenerator.GetBytes(2 * Block + 1000);
         Assert.Equal(0, _vfs.Create(new RequestContext(0, 0, 1), Vfs.Vfs.RootInode, "f"u8, 0x1A4, 0, out _, out var handle));
+        // Failing before the write: the blocks it fills start uploading at once.
+        _gateway.Faults.FailureFraction = 1;
         Assert.Equal(0, await _vfs.WriteAsync(handle, 0, data));
         Assert.Equal(data.Length, _vfs.Statistics.Snapshot().StagedBytes);
         Assert.Equal(0, _vfs.Statistics.Snapshot().UploadQueue);
 
-        _gateway.Faults.FailureFraction = 1;
         Assert.Equal(0, await _vfs.FlushAsync(handle));
         Assert.Equal(1, _vfs.Statistics.Snapshot().UploadQueue);
         await WaitUntilAsync(() => _vfs.Statistics.Snapshot().UploadFailures >= 2, "two attempts failed");

@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Flurl.Http;
+using Microsoft.Win32.SafeHandles;
 
 namespace TruckeeFs.Content.Tahoe;
 
@@ -61,21 +62,24 @@ public sealed partial class TahoeClient : IDisposable
     /// <summary>
     /// Uploads the file at <paramref name="path"/> as an immutable CHK file (streamed, never
     /// MDMF/SDMF) and returns its cap. Files of up to 55 bytes become literal caps computed
-    /// locally, as Tahoe would compute them, without a request.
+    /// locally, as Tahoe would compute them, without a request. The file is opened before this
+    /// returns, so the caller may rename or delete it at once; its bytes must not change until
+    /// the upload completes.
     /// </summary>
-    public async Task<string> UploadImmutableAsync(string path, CancellationToken cancellationToken = default)
+    public Task<string> UploadImmutableAsync(string path, CancellationToken cancellationToken = default) =>
+        UploadImmutableAsync(File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete), cancellationToken);
+
+    private async Task<string> UploadImmutableAsync(SafeFileHandle file, CancellationToken cancellationToken)
     {
-        var length = new FileInfo(path).Length;
+        using var _ = file;
+        var length = RandomAccess.GetLength(file);
         if (length <= TahoeCaps.MaxLiteralSize)
-            return TahoeCaps.LiteralCap(await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false));
+        {
+            var bytes = new byte[length];
+            return TahoeCaps.LiteralCap(bytes.AsSpan(0, FileBody.ReadFully(file, bytes, 0)));
+        }
         var cap = await SendAsync("upload", HttpMethod.Put, "/uri?format=CHK", idempotent: true, cancellationToken,
-            content: () =>
-            {
-                var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
-                var body = new StreamContent(stream, 1 << 16);
-                body.Headers.ContentLength = length;
-                return body;
-            }).ConfigureAwait(false);
+            content: () => new FileBody(file, length)).ConfigureAwait(false);
         // A cap for other bytes than those sent would silently corrupt the file: check the size it names.
         if (!TahoeCaps.TryGetChkSize(cap, out var size) || size != length)
             throw new ContentStoreException($"Tahoe gateway {_options.TahoeUrl} answered an upload of {length} bytes with '{cap}'");
