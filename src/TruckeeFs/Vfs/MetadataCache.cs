@@ -28,6 +28,9 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     private readonly long _entryTicks = (long)(entryLifetime.TotalSeconds * Stopwatch.Frequency);
     private readonly ConcurrentDictionary<long, (Inode Row, long Expires)> _inodes = new();
     private readonly ConcurrentDictionary<NameKey, (long Inode, long Expires)> _names = new();
+    // Inodes known to have no extended attributes at all (value: expiry): the kernel asks for
+    // security.capability before every write(2), and nearly every file has none.
+    private readonly ConcurrentDictionary<long, long> _withoutXattrs = new();
     private readonly long[] _rowInvalidations = new long[RowStripes];
     private long _generation;
 
@@ -113,6 +116,31 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         _names[new NameKey(parent, name)] = (inode, Stopwatch.GetTimestamp() + _entryTicks);
     }
 
+    /// <summary>Whether the inode is known to have no extended attributes.</summary>
+    public bool HasNoXattrs(long inode)
+    {
+        if (!_withoutXattrs.TryGetValue(inode, out var expires)) return false;
+        if (expires >= Stopwatch.GetTimestamp()) return true;
+        _withoutXattrs.TryRemove(KeyValuePair.Create(inode, expires));
+        return false;
+    }
+
+    /// <summary>Notes that a query found no extended attributes on the inode, under the rule of <see cref="PutInode"/>.</summary>
+    public void PutNoXattrs(long inode, long ticket)
+    {
+        if (!Enabled || Ticket() != ticket) return;
+        PutCommittedNoXattrs(inode);
+        if (Ticket() != ticket) _withoutXattrs.TryRemove(inode, out _);
+    }
+
+    /// <summary>Notes that an inode this mount just created has no extended attributes.</summary>
+    public void PutCommittedNoXattrs(long inode)
+    {
+        if (!Enabled) return;
+        MakeRoom();
+        _withoutXattrs[inode] = Stopwatch.GetTimestamp() + _attributeTicks;
+    }
+
     /// <summary>Drops what one change made stale.</summary>
     public void Invalidate(Invalidation change)
     {
@@ -125,6 +153,8 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         }
         Interlocked.Increment(ref _rowInvalidations[RowStripe(change.Inode)]);
         _inodes.TryRemove(change.Inode, out _);
+        // An xattr change invalidates the inode's row (its ctime moved).
+        _withoutXattrs.TryRemove(change.Inode, out _);
     }
 
     /// <summary>Drops an inode (deleted, or changed in a way no invalidation names).</summary>
@@ -133,10 +163,11 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     /// <summary>Bounded memory: when full, start again (cheaper than tracking use for a cache that refills with one query per entry).</summary>
     private void MakeRoom()
     {
-        if (_inodes.Count < capacity && _names.Count < capacity) return;
+        if (_inodes.Count < capacity && _names.Count < capacity && _withoutXattrs.Count < capacity) return;
         Interlocked.Increment(ref _generation);
         _inodes.Clear();
         _names.Clear();
+        _withoutXattrs.Clear();
     }
 
     private static int RowStripe(long inode) => (int)((ulong)inode % RowStripes);

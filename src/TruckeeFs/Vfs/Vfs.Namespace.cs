@@ -101,9 +101,10 @@ public sealed partial class Vfs
         return 0;
     }
 
-    /// <param name="openedBy">The session that opens the new node in the same transaction (0: none).</param>
     /// <summary>The inode a name points to now (from the cache when it knows), or null.</summary>
     private long? InodeNamed(long parent, byte[] name) => _cache.GetName(parent, name) ?? _meta.Lookup(parent, name)?.Id;
+
+    /// <param name="openedBy">The session that opens the new node in the same transaction (0: none).</param>
 
     private int CreateNode(long parent, ReadOnlySpan<byte> name, NewNode node, out Inode entry, long openedBy = 0)
     {
@@ -118,6 +119,7 @@ public sealed partial class Vfs
         KeepDirectory(parentRow, ticket);
         _cache.PutCommitted(created);
         _cache.PutCommittedName(parent, key, created.Id);
+        _cache.PutCommittedNoXattrs(created.Id);
         if (_mirror.IsEnabled && MirrorDirectory(parent) is { } directory)
         {
             if (created.IsDirectory) _mirror.DirectoryCreated(directory.Child(name));

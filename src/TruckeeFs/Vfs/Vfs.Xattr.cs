@@ -17,6 +17,7 @@ public sealed partial class Vfs
         value = [];
         if (!ValidXattrName(name, out var status)) return status;
         if (CachedInode(inode) is null) return Errno.ENOENT;
+        if (_cache.HasNoXattrs(inode)) return Errno.ENODATA;
         status = _meta.GetXattr(inode, name.ToArray(), out value);
         if (status == 0 && size > 0 && value.Length > size) return Errno.ERANGE;
         return status;
@@ -35,7 +36,10 @@ public sealed partial class Vfs
     {
         list = [];
         if (CachedInode(inode) is null) return Errno.ENOENT;
+        if (_cache.HasNoXattrs(inode)) return 0;
+        var ticket = _cache.Ticket();
         _meta.ListXattrs(inode, out var names);
+        if (names.Count == 0) _cache.PutNoXattrs(inode, ticket);
         var buffer = new List<byte>();
         foreach (var name in names)
         {

@@ -64,6 +64,30 @@ public sealed class MetadataCacheTests
     }
 
     [Fact]
+    public void Knowing_an_inode_has_no_extended_attributes_ends_with_any_change_of_its_row()
+    {
+        var cache = new MetadataCache(Minute, Minute);
+        cache.PutCommittedNoXattrs(7);
+        cache.PutCommittedNoXattrs(8);
+        cache.Invalidate(Invalidation.Entry(7, "n"u8));
+        Assert.True(cache.HasNoXattrs(7));
+        // An xattr change moves the ctime: its invalidation names the row.
+        cache.Invalidate(Invalidation.Attributes(7));
+        Assert.False(cache.HasNoXattrs(7));
+        Assert.True(cache.HasNoXattrs(8));
+        cache.Forget(8);
+        Assert.False(cache.HasNoXattrs(8));
+
+        // A list that came back empty while a change landed says nothing.
+        var ticket = cache.Ticket();
+        cache.Invalidate(Invalidation.Attributes(99));
+        cache.PutNoXattrs(9, ticket);
+        Assert.False(cache.HasNoXattrs(9));
+        cache.PutNoXattrs(9, cache.Ticket());
+        Assert.True(cache.HasNoXattrs(9));
+    }
+
+    [Fact]
     public void Names_are_compared_as_bytes()
     {
         var cache = new MetadataCache(Minute, Minute);

@@ -2,6 +2,7 @@ using System.Globalization;
 using TruckeeFs.Testing.Mounting;
 using TruckeeFs.Testing.Posix;
 using TruckeeFs.Testing.Servers;
+using TruckeeFs.Tests.WriteBack;
 
 namespace TruckeeFs.Tests.Production;
 
@@ -58,11 +59,49 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
         Assert.Equal(0, await mount.UnmountAsync());
     }
 
-    private TruckeeFsMountOptions Options() => new()
+    [Fact]
+    public async Task Writes_to_a_file_with_no_extended_attributes_cost_no_query_until_another_mount_sets_one()
+    {
+        await using var mount = await TruckeeFsMount.StartAsync(Options());
+        await using var other = await TruckeeFsMount.StartAsync(Options(_fs.MariaDb.Port));
+        var created = Path.Combine(mount.Path, "created");
+        var listed = Path.Combine(mount.Path, "listed");
+        await File.WriteAllBytesAsync(Path.Combine(other.Path, "listed"), [9]);
+        Assert.Equal(0, Sys.Open(created, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x1A4, out var fd));
+
+        // The kernel asks for security.capability before every write(2): a file this mount
+        // created has none, and a file whose list of attributes came back empty neither.
+        _relay.Reset();
+        for (var i = 0; i < 10; i++) Assert.Equal(0, Sys.Write(fd, [1, 2, 3], out _));
+        Assert.Equal(0, _relay.RoundTrips);
+        Assert.Equal(0, Sys.ListXattr(listed, out var names));
+        Assert.Empty(names);
+        var afterList = _relay.RoundTrips;
+        Assert.Equal(Sys.ENODATA, Sys.GetXattr(listed, "user.a", out _));
+        Assert.Equal(Sys.ENODATA, Sys.GetXattr(created, "user.a", out _));
+        Assert.Equal(afterList, _relay.RoundTrips);
+
+        // Another mount's change reaches this one's cache through its invalidation.
+        Assert.Equal(0, Sys.SetXattr(Path.Combine(other.Path, "created"), "user.a", [7], 0));
+        Assert.Equal(0, Sys.SetXattr(Path.Combine(other.Path, "listed"), "user.a", [8], 0));
+        await TahoeBackedFilesystem.WaitUntilAsync(() => Sys.GetXattr(created, "user.a", out var value) == 0 && value.SequenceEqual(new byte[] { 7 }), "this mount saw the attribute set on the file it created", 10);
+        await TahoeBackedFilesystem.WaitUntilAsync(() => Sys.GetXattr(listed, "user.a", out var value) == 0 && value.SequenceEqual(new byte[] { 8 }), "this mount saw the attribute set on the file it listed", 10);
+
+        // And this mount's own change, at once.
+        Assert.Equal(0, Sys.SetXattr(listed, "user.b", [6], 0));
+        Assert.Equal(0, Sys.GetXattr(listed, "user.b", out var own));
+        Assert.Equal([6], own);
+        Assert.Equal(0, Sys.Close(fd));
+        Assert.Equal(0, await other.UnmountAsync());
+        Assert.Equal(0, await mount.UnmountAsync());
+    }
+
+    /// <summary>A mount through the counting relay, or straight to the database on <paramref name="sqlPort"/>.</summary>
+    private TruckeeFsMountOptions Options(int? sqlPort = null) => new()
     {
         ExtraArgs =
         [
-            "--sql-host", string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{_relay.Port}"), "--sql-db", _fs.Database, "--sql-user", _fs.MariaDb.User,
+            "--sql-host", string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{sqlPort ?? _relay.Port}"), "--sql-db", _fs.Database, "--sql-user", _fs.MariaDb.User,
             "--redis-host", _fs.Redis.EndPoint, "--session-heartbeat", "3600", "--session-timeout", "7200",
         ],
         Environment = new Dictionary<string, string?> { ["TRUCKEEFS_SQL_PASS"] = _fs.MariaDb.Password },
