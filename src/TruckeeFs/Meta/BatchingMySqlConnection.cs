@@ -2,6 +2,7 @@ using System.Data;
 using System.Data.Common;
 using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
+using System.Net.Sockets;
 using MySql.Data.MySqlClient;
 
 namespace TruckeeFs.Meta;
@@ -46,6 +47,7 @@ internal sealed class BatchingMySqlConnection(string connectionString) : DbConne
     {
         _connection.Open();
         BufferReads(_connection);
+        WaitInTheKernel(_connection);
         using var command = new MySqlCommand(setup, _connection);
         command.ExecuteNonQuery();
     }
@@ -85,6 +87,29 @@ internal sealed class BatchingMySqlConnection(string connectionString) : DbConne
     {
         using var command = new MySqlCommand(sql, _connection);
         command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// MySql.Data 8.0.16 connects asynchronously, after which .NET runs every synchronous read
+    /// of the socket through its event loop: the loop's thread wakes, hands the readiness to a
+    /// thread-pool worker, and that one wakes the caller. On a small virtual machine those thread
+    /// switches cost several times the CPU of the query itself, and the workers' spinning takes
+    /// it from the database server next door. The socket's stream is replaced by one that waits
+    /// in poll(2) on the caller's thread (<see cref="PollingSocketStream"/>), under the same
+    /// timeouts. A TLS connection keeps .NET's stream (the TLS layer holds it).
+    /// </summary>
+    internal static void WaitInTheKernel(MySqlConnection connection)
+    {
+        const BindingFlags instance = BindingFlags.Instance | BindingFlags.NonPublic;
+        var assembly = typeof(MySqlConnection).Assembly;
+        var driver = typeof(MySqlConnection).GetField("driver", instance)?.GetValue(connection);
+        var handler = assembly.GetType("MySql.Data.MySqlClient.Driver")?.GetField("handler", instance)?.GetValue(driver);
+        var stream = assembly.GetType("MySql.Data.MySqlClient.NativeDriver")?.GetField("stream", instance)?.GetValue(handler);
+        var timed = assembly.GetType("MySql.Data.MySqlClient.MySqlStream")?.GetField("timedStream", instance)?.GetValue(stream);
+        var socketStream = assembly.GetType("MySql.Data.MySqlClient.TimedStream")?.GetField("_baseStream", instance);
+        if (timed is null || socketStream?.GetValue(timed) is not Stream underneath)
+            throw new InvalidOperationException("MySql.Data's socket stream is not where version 8.0.16 keeps it; check the polling reads against this version");
+        if (underneath is NetworkStream network) socketStream.SetValue(timed, new PollingSocketStream(network));
     }
 
     /// <summary>

@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+using MySql.Data.MySqlClient;
+using TruckeeFs.Meta;
+using TruckeeFs.Testing.Servers;
+
+namespace TruckeeFs.Tests.Meta;
+
+/// <summary>
+/// The socket stream MySQL connections read and write through: waits in poll(2) on the caller's
+/// thread, bounded by the timeouts MySql.Data sets, and fails as NetworkStream fails.
+/// </summary>
+public sealed class PollingSocketStreamTests : IDisposable
+{
+    private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+    private readonly Socket _peer;
+    private readonly NetworkStream _network;
+
+    public PollingSocketStreamTests()
+    {
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(1);
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        // Connected asynchronously, as MySql.Data connects: .NET keeps the socket non-blocking.
+        client.ConnectAsync(_listener.LocalEndPoint!).GetAwaiter().GetResult();
+        _peer = _listener.Accept();
+        _network = new NetworkStream(client, ownsSocket: true) { ReadTimeout = 300, WriteTimeout = 400 };
+    }
+
+    public void Dispose()
+    {
+        _network.Dispose();
+        _peer.Dispose();
+        _listener.Dispose();
+    }
+
+    [Fact]
+    public async Task Bytes_go_both_ways_and_the_timeouts_start_as_the_wrapped_streams()
+    {
+        using var stream = new PollingSocketStream(_network);
+        Assert.Equal((300, 400), (stream.ReadTimeout, stream.WriteTimeout));
+        var big = new byte[4 << 20];
+        Random.Shared.NextBytes(big);
+        // Larger than the socket buffers: the write waits for room while the peer drains it.
+        var draining = Task.Run(() =>
+        {
+            var received = new byte[big.Length];
+            for (var done = 0; done < received.Length;) done += _peer.Receive(received, done, received.Length - done, SocketFlags.None);
+            return received;
+        });
+        stream.WriteTimeout = Timeout.Infinite;
+        stream.Write(big);
+        Assert.Equal(big, await draining);
+
+        _peer.Send("answer"u8);
+        var buffer = new byte[16];
+        var read = stream.Read(buffer);
+        Assert.Equal("answer"u8.ToArray(), buffer[..read]);
+    }
+
+    [Fact]
+    public void A_read_with_nothing_coming_fails_after_its_timeout_as_NetworkStream_does()
+    {
+        using var stream = new PollingSocketStream(_network) { ReadTimeout = 250 };
+        var clock = Stopwatch.StartNew();
+        var error = Assert.Throws<IOException>(() => stream.Read(new byte[8]));
+        Assert.InRange(clock.ElapsedMilliseconds, 200, 2000);
+        Assert.Equal(SocketError.TimedOut, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
+    }
+
+    [Fact]
+    public void A_peer_that_closes_ends_the_stream_and_a_reset_fails_it()
+    {
+        using var stream = new PollingSocketStream(_network);
+        _peer.Shutdown(SocketShutdown.Send);
+        Assert.Equal(0, stream.Read(new byte[8]));
+        _peer.LingerState = new LingerOption(true, 0);
+        _peer.Close();
+        Thread.Sleep(50);
+        var error = Assert.Throws<IOException>(() =>
+        {
+            for (var i = 0; i < 100; i++) stream.Write(new byte[64 << 10]);
+        });
+        Assert.IsType<SocketException>(error.InnerException);
+    }
+
+    [Fact]
+    public void A_MySQL_connection_reads_and_writes_through_it()
+    {
+        var server = MariaDbServer.Shared;
+        var builder = new MySqlConnectionStringBuilder
+        {
+            Server = server.Host, Port = (uint)server.Port, UserID = server.User, Password = server.Password, SslMode = MySqlSslMode.None, Pooling = false,
+        };
+        using var connection = new MySqlConnection(builder.ConnectionString);
+        connection.Open();
+        BatchingMySqlConnection.WaitInTheKernel(connection);
+        const BindingFlags instance = BindingFlags.Instance | BindingFlags.NonPublic;
+        var assembly = typeof(MySqlConnection).Assembly;
+        var driver = typeof(MySqlConnection).GetField("driver", instance)!.GetValue(connection);
+        var handler = assembly.GetType("MySql.Data.MySqlClient.Driver")!.GetField("handler", instance)!.GetValue(driver);
+        var packets = assembly.GetType("MySql.Data.MySqlClient.NativeDriver")!.GetField("stream", instance)!.GetValue(handler);
+        var timed = assembly.GetType("MySql.Data.MySqlClient.MySqlStream")!.GetField("timedStream", instance)!.GetValue(packets);
+        Assert.IsType<PollingSocketStream>(assembly.GetType("MySql.Data.MySqlClient.TimedStream")!.GetField("_baseStream", instance)!.GetValue(timed));
+
+        using var command = new MySqlCommand("SELECT REPEAT('x', 100000)", connection);
+        Assert.Equal(new string('x', 100000), command.ExecuteScalar());
+    }
+}
