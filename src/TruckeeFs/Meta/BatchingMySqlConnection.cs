@@ -100,17 +100,24 @@ internal sealed class BatchingMySqlConnection(string connectionString) : DbConne
     /// </summary>
     internal static void WaitInTheKernel(MySqlConnection connection)
     {
-        const BindingFlags instance = BindingFlags.Instance | BindingFlags.NonPublic;
-        var assembly = typeof(MySqlConnection).Assembly;
-        var driver = typeof(MySqlConnection).GetField("driver", instance)?.GetValue(connection);
-        var handler = assembly.GetType("MySql.Data.MySqlClient.Driver")?.GetField("handler", instance)?.GetValue(driver);
-        var stream = assembly.GetType("MySql.Data.MySqlClient.NativeDriver")?.GetField("stream", instance)?.GetValue(handler);
-        var timed = assembly.GetType("MySql.Data.MySqlClient.MySqlStream")?.GetField("timedStream", instance)?.GetValue(stream);
-        var socketStream = assembly.GetType("MySql.Data.MySqlClient.TimedStream")?.GetField("_baseStream", instance);
+        var timed = DriverField("MySqlStream", "timedStream")?.GetValue(PacketStream(connection));
+        var socketStream = DriverField("TimedStream", "_baseStream");
         if (timed is null || socketStream?.GetValue(timed) is not Stream underneath)
             throw new InvalidOperationException("MySql.Data's socket stream is not where version 8.0.16 keeps it; check the polling reads against this version");
         if (underneath is NetworkStream network) socketStream.SetValue(timed, new PollingSocketStream(network));
     }
+
+    /// <summary>MySql.Data's packet stream of an open connection (its MySqlStream), or null.</summary>
+    private static object? PacketStream(MySqlConnection connection)
+    {
+        var driver = DriverField("MySqlConnection", "driver")?.GetValue(connection);
+        var handler = DriverField("Driver", "handler")?.GetValue(driver);
+        return DriverField("NativeDriver", "stream")?.GetValue(handler);
+    }
+
+    /// <summary>A private field of one of MySql.Data's client classes, or null where version 8.0.16 had it and this one has not.</summary>
+    private static FieldInfo? DriverField(string type, string field) =>
+        typeof(MySqlConnection).Assembly.GetType("MySql.Data.MySqlClient." + type)?.GetField(field, BindingFlags.Instance | BindingFlags.NonPublic);
 
     /// <summary>
     /// MySql.Data 8.0.16 reads each packet of a result from the socket in two reads (header,
@@ -121,12 +128,8 @@ internal sealed class BatchingMySqlConnection(string connectionString) : DbConne
     /// </summary>
     private static void BufferReads(MySqlConnection connection)
     {
-        const BindingFlags instance = BindingFlags.Instance | BindingFlags.NonPublic;
-        var assembly = typeof(MySqlConnection).Assembly;
-        var driver = typeof(MySqlConnection).GetField("driver", instance)?.GetValue(connection);
-        var handler = assembly.GetType("MySql.Data.MySqlClient.Driver")?.GetField("handler", instance)?.GetValue(driver);
-        var stream = assembly.GetType("MySql.Data.MySqlClient.NativeDriver")?.GetField("stream", instance)?.GetValue(handler);
-        var input = assembly.GetType("MySql.Data.MySqlClient.MySqlStream")?.GetField("inStream", instance);
+        var stream = PacketStream(connection);
+        var input = DriverField("MySqlStream", "inStream");
         if (stream is null || input?.GetValue(stream) is not Stream unbuffered)
             throw new InvalidOperationException("MySql.Data's packet stream is not where version 8.0.16 keeps it; check the read buffering against this version");
         if (unbuffered is not BufferedStream) input.SetValue(stream, new BufferedStream(unbuffered, ReadBuffer));
