@@ -26,11 +26,11 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
 
     private readonly long _attributeTicks = (long)(attributeLifetime.TotalSeconds * Stopwatch.Frequency);
     private readonly long _entryTicks = (long)(entryLifetime.TotalSeconds * Stopwatch.Frequency);
-    private readonly ConcurrentDictionary<long, (Inode Row, long Expires)> _inodes = new();
-    private readonly ConcurrentDictionary<NameKey, (long Inode, long Expires)> _names = new();
+    private readonly CountedMap<long, (Inode Row, long Expires)> _inodes = new();
+    private readonly CountedMap<NameKey, (long Inode, long Expires)> _names = new();
     // Inodes known to have no extended attributes at all (value: expiry): the kernel asks for
     // security.capability before every write(2), and nearly every file has none.
-    private readonly ConcurrentDictionary<long, long> _withoutXattrs = new();
+    private readonly CountedMap<long, long> _withoutXattrs = new();
     private readonly long[] _rowInvalidations = new long[RowStripes];
     private long _generation;
 
@@ -45,7 +45,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     {
         if (!_inodes.TryGetValue(inode, out var entry)) return null;
         if (entry.Expires >= Stopwatch.GetTimestamp()) return entry.Row.Clone();
-        _inodes.TryRemove(KeyValuePair.Create(inode, entry));
+        _inodes.Remove(KeyValuePair.Create(inode, entry));
         return null;
     }
 
@@ -55,7 +55,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         var key = new NameKey(parent, name);
         if (!_names.TryGetValue(key, out var entry)) return null;
         if (entry.Expires >= Stopwatch.GetTimestamp()) return entry.Inode;
-        _names.TryRemove(KeyValuePair.Create(key, entry));
+        _names.Remove(KeyValuePair.Create(key, entry));
         return null;
     }
 
@@ -68,7 +68,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         if (!Enabled || Ticket() != ticket) return;
         PutCommitted(row);
         // An invalidation may have slipped in between the check and the store: undo.
-        if (Ticket() != ticket) _inodes.TryRemove(row.Id, out _);
+        if (Ticket() != ticket) _inodes.Remove(row.Id);
     }
 
     /// <summary>
@@ -89,7 +89,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     {
         if (!Enabled || RowTicket(row.Id) != ticket + 1) return;
         PutCommitted(row);
-        if (RowTicket(row.Id) != ticket + 1) _inodes.TryRemove(row.Id, out _);
+        if (RowTicket(row.Id) != ticket + 1) _inodes.Remove(row.Id);
     }
 
     /// <summary>Keeps a name read from the database, under the same rule.</summary>
@@ -97,7 +97,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     {
         if (!Enabled || Ticket() != ticket) return;
         PutCommittedName(parent, name, inode);
-        if (Ticket() != ticket) _names.TryRemove(new NameKey(parent, name), out _);
+        if (Ticket() != ticket) _names.Remove(new NameKey(parent, name));
     }
 
     /// <summary>Keeps the row a change of this mount just committed (nobody else can have changed it yet).</summary>
@@ -105,7 +105,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     {
         if (!Enabled) return;
         MakeRoom();
-        _inodes[row.Id] = (row.Clone(), Stopwatch.GetTimestamp() + _attributeTicks);
+        _inodes.Set(row.Id, (row.Clone(), Stopwatch.GetTimestamp() + _attributeTicks));
     }
 
     /// <summary>Keeps a name a change of this mount just committed.</summary>
@@ -113,7 +113,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     {
         if (!Enabled || _entryTicks <= 0) return;
         MakeRoom();
-        _names[new NameKey(parent, name)] = (inode, Stopwatch.GetTimestamp() + _entryTicks);
+        _names.Set(new NameKey(parent, name), (inode, Stopwatch.GetTimestamp() + _entryTicks));
     }
 
     /// <summary>Whether the inode is known to have no extended attributes.</summary>
@@ -121,7 +121,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     {
         if (!_withoutXattrs.TryGetValue(inode, out var expires)) return false;
         if (expires >= Stopwatch.GetTimestamp()) return true;
-        _withoutXattrs.TryRemove(KeyValuePair.Create(inode, expires));
+        _withoutXattrs.Remove(KeyValuePair.Create(inode, expires));
         return false;
     }
 
@@ -130,7 +130,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     {
         if (!Enabled || Ticket() != ticket) return;
         PutCommittedNoXattrs(inode);
-        if (Ticket() != ticket) _withoutXattrs.TryRemove(inode, out _);
+        if (Ticket() != ticket) _withoutXattrs.Remove(inode);
     }
 
     /// <summary>Notes that an inode this mount just created has no extended attributes.</summary>
@@ -138,7 +138,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     {
         if (!Enabled) return;
         MakeRoom();
-        _withoutXattrs[inode] = Stopwatch.GetTimestamp() + _attributeTicks;
+        _withoutXattrs.Set(inode, Stopwatch.GetTimestamp() + _attributeTicks);
     }
 
     /// <summary>Drops what one change made stale.</summary>
@@ -148,13 +148,13 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         Interlocked.Increment(ref _generation);
         if (change.Kind == 'e')
         {
-            _names.TryRemove(new NameKey(change.Inode, change.Name!), out _);
+            _names.Remove(new NameKey(change.Inode, change.Name!));
             return;
         }
         Interlocked.Increment(ref _rowInvalidations[RowStripe(change.Inode)]);
-        _inodes.TryRemove(change.Inode, out _);
+        _inodes.Remove(change.Inode);
         // An xattr change invalidates the inode's row (its ctime moved).
-        _withoutXattrs.TryRemove(change.Inode, out _);
+        _withoutXattrs.Remove(change.Inode);
     }
 
     /// <summary>Drops an inode (deleted, or changed in a way no invalidation names).</summary>
@@ -171,6 +171,46 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     }
 
     private static int RowStripe(long inode) => (int)((ulong)inode % RowStripes);
+
+    /// <summary>
+    /// A concurrent map that keeps its own count of entries: ConcurrentDictionary.Count takes
+    /// every lock of the map, and a count taken at every store made a directory listing wait
+    /// on those locks for most of its time. The count may drift while a clear races with
+    /// stores; it only bounds memory.
+    /// </summary>
+    private sealed class CountedMap<TKey, TValue>
+        where TKey : notnull
+    {
+        private readonly ConcurrentDictionary<TKey, TValue> _map = new();
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public bool TryGetValue(TKey key, out TValue value) => _map.TryGetValue(key, out value!);
+
+        public void Set(TKey key, TValue value)
+        {
+            if (_map.TryAdd(key, value)) Interlocked.Increment(ref _count);
+            else _map[key] = value;
+        }
+
+        public void Remove(TKey key)
+        {
+            if (_map.TryRemove(key, out _)) Interlocked.Decrement(ref _count);
+        }
+
+        /// <summary>Removes the entry only if it still holds <paramref name="entry"/>'s value.</summary>
+        public void Remove(KeyValuePair<TKey, TValue> entry)
+        {
+            if (_map.TryRemove(entry)) Interlocked.Decrement(ref _count);
+        }
+
+        public void Clear()
+        {
+            _map.Clear();
+            Volatile.Write(ref _count, 0);
+        }
+    }
 
     /// <summary>A name in a directory, compared by bytes.</summary>
     private readonly struct NameKey(long parent, byte[] name) : IEquatable<NameKey>

@@ -127,5 +127,20 @@ public sealed class MetadataCacheTests
         Assert.InRange(kept, 1, 100);
     }
 
+    [Fact]
+    public void Only_entries_held_count_against_the_bound()
+    {
+        var cache = new MetadataCache(Minute, Minute, capacity: 10);
+        for (var i = 1; i <= 5; i++) cache.PutCommitted(Row(i));
+        // Stores over an entry held, and entries stored then dropped, take no room.
+        for (var i = 0; i < 1000; i++) cache.PutCommitted(Row(1, mode: i));
+        for (var i = 100; i < 1100; i++)
+        {
+            cache.PutCommitted(Row(i));
+            cache.Forget(i);
+        }
+        Assert.All(Enumerable.Range(1, 5), i => Assert.NotNull(cache.GetInode(i)));
+    }
+
     private static Inode Row(long id, long mode = FileModes.Regular | 0x1A4) => new() { Id = id, Mode = mode, Nlink = 1 };
 }
