@@ -16,6 +16,10 @@ namespace TruckeeFs.Tests.Testkit;
 [SupportedOSPlatform("linux")]
 public sealed partial class PosixTests : IDisposable
 {
+    // A descriptor that is certainly not open. A number just closed is not: another test's
+    // thread may be given it again at once.
+    private const int Closed = -1;
+
     private const uint Rw_r__r__ = 0b110_100_100;
     private readonly TempDirectory _dir = TempDirectory.CreateWithXattrsAndLinks("posix-test");
 
@@ -109,7 +113,7 @@ public sealed partial class PosixTests : IDisposable
         Assert.Equal(0UL, st.Nlink);
         Assert.Equal(3, st.Size);
         Assert.Equal(0, Sys.Close(fd));
-        Assert.Equal(Sys.EBADF, Sys.FStat(fd, out _));
+        Assert.Equal(Sys.EBADF, Sys.FStat(Closed, out _));
     }
 
     [Fact]
@@ -181,11 +185,11 @@ public sealed partial class PosixTests : IDisposable
         Assert.Equal(0, Sys.Fsync(fd));
         Assert.Equal(0, Sys.Fdatasync(fd));
         Assert.Equal(0, Sys.Close(fd));
-        Assert.Equal(Sys.EBADF, Sys.Read(fd, buffer, out n));
+        Assert.Equal(Sys.EBADF, Sys.Read(Closed, buffer, out n));
         Assert.Equal(0, n);
-        Assert.Equal(Sys.EBADF, Sys.Write(fd, "x"u8, out _));
-        Assert.Equal(Sys.EBADF, Sys.Fsync(fd));
-        Assert.Equal(Sys.EBADF, Sys.Close(fd));
+        Assert.Equal(Sys.EBADF, Sys.Write(Closed, "x"u8, out _));
+        Assert.Equal(Sys.EBADF, Sys.Fsync(Closed));
+        Assert.Equal(Sys.EBADF, Sys.Close(Closed));
     }
 
     [Fact]
@@ -538,7 +542,7 @@ public sealed partial class PosixTests : IDisposable
         Assert.Equal(105, result.Length);
         Assert.Equal("012"u8.ToArray(), result[..3]);
         Assert.Equal("23456"u8.ToArray(), result[100..]);
-        Assert.Equal(Sys.EBADF, Sys.CopyFileRange(fdIn, 0, fdOut, 0, 1, out copied));
+        Assert.Equal(Sys.EBADF, Sys.CopyFileRange(Closed, 0, Closed, 0, 1, out copied));
         Assert.Equal(-1, copied);
     }
 
@@ -570,7 +574,7 @@ public sealed partial class PosixTests : IDisposable
         Assert.Equal(0, RunExitCode("flock", "-n", "-s", file, "true"));
         Assert.Equal(0, Sys.Close(fd1));
         Assert.Equal(0, Sys.Close(fd2));
-        Assert.Equal(Sys.EBADF, Sys.Flock(fd1, Sys.LOCK_UN));
+        Assert.Equal(Sys.EBADF, Sys.Flock(Closed, Sys.LOCK_UN));
     }
 
     [Fact]
@@ -604,7 +608,7 @@ public sealed partial class PosixTests : IDisposable
         Assert.Equal(0, Sys.FcntlLock(fd2, Sys.F_OFD_SETLK, ref theirs));
         Assert.Equal(0, Sys.Close(fd1));
         Assert.Equal(0, Sys.Close(fd2));
-        Assert.Equal(Sys.EBADF, Sys.FcntlLock(fd1, Sys.F_GETLK, ref query));
+        Assert.Equal(Sys.EBADF, Sys.FcntlLock(Closed, Sys.F_GETLK, ref query));
     }
 
     [Fact]
