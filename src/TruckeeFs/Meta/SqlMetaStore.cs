@@ -54,12 +54,30 @@ public sealed partial class SqlMetaStore : IMetaStore
         "FROM dirents d JOIN inodes i ON i.id = d.inode WHERE d.parent = @parent AND d.name = @name",
         new { parent, name }));
 
-    public IReadOnlyList<DirectoryEntry> ReadDirectory(long directory, long afterCookie, int limit) => Read(c => c.Query<EntryRow, Inode, DirectoryEntry>(
-        "SELECT d.id AS cookie, d.name AS name, i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version " +
-        "FROM dirents d JOIN inodes i ON i.id = d.inode WHERE d.parent = @directory AND d.id > @afterCookie ORDER BY d.id LIMIT @limit",
-        (row, inode) => new DirectoryEntry(row.Cookie, row.Name, inode),
-        new { directory, afterCookie, limit },
-        splitOn: "id").AsList());
+    /// <summary>
+    /// A page of a directory's entries with their inodes. Read column by column rather than
+    /// through Dapper's multi-mapping, which cost three times the query for a page of 1,024.
+    /// </summary>
+    public IReadOnlyList<DirectoryEntry> ReadDirectory(long directory, long afterCookie, int limit) => Read(c =>
+    {
+        using var reader = c.ExecuteReader(
+            "SELECT d.id, d.name, i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version " +
+            "FROM dirents d JOIN inodes i ON i.id = d.inode WHERE d.parent = @directory AND d.id > @afterCookie ORDER BY d.id LIMIT @limit",
+            new { directory, afterCookie, limit });
+        var entries = new List<DirectoryEntry>();
+        while (reader.Read())
+        {
+            var inode = new Inode
+            {
+                Id = reader.GetInt64(2), Mode = reader.GetInt64(3), Uid = reader.GetInt64(4), Gid = reader.GetInt64(5),
+                Nlink = reader.GetInt64(6), Size = reader.GetInt64(7), Atime = reader.GetInt64(8), Mtime = reader.GetInt64(9),
+                Ctime = reader.GetInt64(10), Rdev = reader.GetInt64(11), Target = reader.IsDBNull(12) ? null : (byte[])reader.GetValue(12),
+                Version = reader.GetInt64(13),
+            };
+            entries.Add(new DirectoryEntry(reader.GetInt64(0), (byte[])reader.GetValue(1), inode));
+        }
+        return entries;
+    });
 
     public long ParentOf(long directory) => Read(c => ParentOf(c, null, directory));
 
@@ -171,12 +189,6 @@ public sealed partial class SqlMetaStore : IMetaStore
                 throw new MetaStoreException($"metadata database ({Description}) failed: {e.Message}", e);
             }
         }
-    }
-
-    private sealed class EntryRow
-    {
-        public long Cookie { get; set; }
-        public byte[] Name { get; set; } = [];
     }
 
     private sealed class DirentRow
