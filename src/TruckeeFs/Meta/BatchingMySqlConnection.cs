@@ -100,12 +100,22 @@ internal sealed class BatchingMySqlConnection(string connectionString) : DbConne
     /// </summary>
     internal static void WaitInTheKernel(MySqlConnection connection)
     {
-        var timed = DriverField("MySqlStream", "timedStream")?.GetValue(PacketStream(connection));
-        var socketStream = DriverField("TimedStream", "_baseStream");
+        var (timed, socketStream) = TimedStream(connection);
         if (timed is null || socketStream?.GetValue(timed) is not Stream underneath)
             throw new InvalidOperationException("MySql.Data's socket stream is not where version 8.0.16 keeps it; check the polling reads against this version");
         if (underneath is NetworkStream network) socketStream.SetValue(timed, new PollingSocketStream(network));
     }
+
+    /// <summary>The stream MySql.Data reads and writes the connection's socket through, or null.</summary>
+    internal static Stream? SocketStream(MySqlConnection connection)
+    {
+        var (timed, socketStream) = TimedStream(connection);
+        return timed is null ? null : socketStream?.GetValue(timed) as Stream;
+    }
+
+    /// <summary>MySql.Data's timed stream of an open connection, and its field holding the socket's stream.</summary>
+    private static (object? Timed, FieldInfo? SocketStream) TimedStream(MySqlConnection connection) =>
+        (DriverField("MySqlStream", "timedStream")?.GetValue(PacketStream(connection)), DriverField("TimedStream", "_baseStream"));
 
     /// <summary>MySql.Data's packet stream of an open connection (its MySqlStream), or null.</summary>
     private static object? PacketStream(MySqlConnection connection)

@@ -16,8 +16,9 @@ public sealed partial class Vfs
     {
         value = [];
         if (!ValidXattrName(name, out var status)) return status;
-        if (CachedInode(inode) is null) return Errno.ENOENT;
+        // Before the row: the kernel asks at every write(2), and a reclaimed inode is forgotten by both.
         if (_cache.HasNoXattrs(inode)) return Errno.ENODATA;
+        if (CachedInode(inode) is null) return Errno.ENOENT;
         status = _meta.GetXattr(inode, name.ToArray(), out value);
         if (status == 0 && size > 0 && value.Length > size) return Errno.ERANGE;
         return status;
@@ -35,8 +36,8 @@ public sealed partial class Vfs
     public int ListXattrs(long inode, int size, out byte[] list)
     {
         list = [];
-        if (CachedInode(inode) is null) return Errno.ENOENT;
         if (_cache.HasNoXattrs(inode)) return 0;
+        if (CachedInode(inode) is null) return Errno.ENOENT;
         var ticket = _cache.Ticket();
         _meta.ListXattrs(inode, out var names);
         if (names.Count == 0) _cache.PutNoXattrs(inode, ticket);

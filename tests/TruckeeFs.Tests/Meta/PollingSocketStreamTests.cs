@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Reflection;
 using MySql.Data.MySqlClient;
 using TruckeeFs.Meta;
 using TruckeeFs.Testing.Servers;
@@ -97,13 +96,7 @@ public sealed class PollingSocketStreamTests : IDisposable
         using var connection = new MySqlConnection(builder.ConnectionString);
         connection.Open();
         BatchingMySqlConnection.WaitInTheKernel(connection);
-        const BindingFlags instance = BindingFlags.Instance | BindingFlags.NonPublic;
-        var assembly = typeof(MySqlConnection).Assembly;
-        var driver = typeof(MySqlConnection).GetField("driver", instance)!.GetValue(connection);
-        var handler = assembly.GetType("MySql.Data.MySqlClient.Driver")!.GetField("handler", instance)!.GetValue(driver);
-        var packets = assembly.GetType("MySql.Data.MySqlClient.NativeDriver")!.GetField("stream", instance)!.GetValue(handler);
-        var timed = assembly.GetType("MySql.Data.MySqlClient.MySqlStream")!.GetField("timedStream", instance)!.GetValue(packets);
-        Assert.IsType<PollingSocketStream>(assembly.GetType("MySql.Data.MySqlClient.TimedStream")!.GetField("_baseStream", instance)!.GetValue(timed));
+        Assert.IsType<PollingSocketStream>(BatchingMySqlConnection.SocketStream(connection));
 
         using var command = new MySqlCommand("SELECT REPEAT('x', 100000)", connection);
         Assert.Equal(new string('x', 100000), command.ExecuteScalar());
