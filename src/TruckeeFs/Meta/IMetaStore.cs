@@ -47,9 +47,13 @@ public interface IMetaStore : ISessionStore, IDisposable
 
     /// <summary>
     /// Removes a non-directory's name; <paramref name="unlinked"/> has the inode's new link count,
-    /// <paramref name="directory"/> the parent's row as the transaction left it.
+    /// <paramref name="directory"/> the parent's row as the transaction left it. With
+    /// <paramref name="reclaim"/>, an inode left without names is deleted in the same transaction
+    /// (as <see cref="DeleteInode"/>) if it is <see cref="Reclaim.Inode"/> and no session other
+    /// than <see cref="Reclaim.Session"/> has it open; then <paramref name="unreferenced"/> holds
+    /// the caps it freed (null when the inode was kept).
     /// </summary>
-    int Unlink(long parent, byte[] name, long now, out Inode? unlinked, out Inode? directory);
+    int Unlink(long parent, byte[] name, long now, Reclaim? reclaim, out Inode? unlinked, out Inode? directory, out IReadOnlyList<string>? unreferenced);
 
     /// <summary>As the other overload, without the parent's row.</summary>
     int Unlink(long parent, byte[] name, long now, out Inode? unlinked);
@@ -209,6 +213,9 @@ public sealed class Inode
 }
 
 /// <summary>What <see cref="IMetaStore.Create"/> makes. Mode includes the file type bits.</summary>
+/// <summary>An unlink may delete <paramref name="Inode"/> with its last name: the caller has no handle of it open (its <paramref name="Session"/>'s reference is stale).</summary>
+public sealed record Reclaim(long Inode, long Session);
+
 public readonly record struct NewNode(long Mode, long Uid, long Gid, long Rdev = 0, byte[]? Target = null);
 
 public readonly record struct DirectoryEntry(long Cookie, byte[] Name, Inode Inode);

@@ -89,30 +89,43 @@ public sealed partial class SqlMetaStore
         return status;
     }
 
-    public int Unlink(long parent, byte[] name, long now, out Inode? unlinked) => Unlink(parent, name, now, out unlinked, out _);
+    public int Unlink(long parent, byte[] name, long now, out Inode? unlinked) => Unlink(parent, name, now, null, out unlinked, out _, out _);
 
-    public int Unlink(long parent, byte[] name, long now, out Inode? unlinked, out Inode? directory)
+    public int Unlink(long parent, byte[] name, long now, Reclaim? reclaim, out Inode? unlinked, out Inode? directory, out IReadOnlyList<string>? unreferenced)
     {
         Inode? result = null;
         Inode? parentRow = null;
+        List<string>? freed = null;
         var status = Write((c, t) =>
         {
-            var (dir, entry, inode) = RemovalRows(c, t, parent, name);
+            freed = null;
+            var (dir, entry, inode, reclaimable) = RemovalRows(c, t, parent, name, reclaim);
             if (entry is null) return Errno.ENOENT;
             if (inode!.IsDirectory) return Errno.EISDIR;
-            c.Execute(CommitWith(t,
-                "DELETE FROM dirents WHERE id = @entry;\n" +
-                "UPDATE inodes SET nlink = nlink - 1, ctime = @now WHERE id = @inode;\n" +
-                "UPDATE inodes SET mtime = @now, ctime = @now WHERE id = @parent"),
-                new { entry = entry.Id, inode = inode.Id, parent, now }, t);
             inode.Nlink--;
             inode.Ctime = now;
             result = inode;
             parentRow = Touched(dir, 0, now);
+            var batch = new SqlBatch();
+            batch.Add($"DELETE FROM dirents WHERE id = {batch.Bind(entry.Id)}");
+            batch.Add($"UPDATE inodes SET mtime = {batch.Bind(now)}, ctime = {batch.Bind(now)} WHERE id = {batch.Bind(parent)}");
+            var id = batch.Bind(inode.Id);
+            if (inode.Nlink == 0 && reclaimable is { } blocks)
+            {
+                // The caller's own reference (a file it closed) goes with the inode.
+                batch.Add($"DELETE FROM opens WHERE inode = {id}");
+                batch.Add($"DELETE FROM blocks WHERE inode = {id}");
+                batch.Add($"DELETE FROM xattrs WHERE inode = {id}");
+                freed = DropReferences(c, t, batch, blocks.Select(b => b.Cap!).ToList(), $"DELETE FROM inodes WHERE id = {id}");
+                return 0;
+            }
+            batch.Add($"UPDATE inodes SET nlink = nlink - 1, ctime = {batch.Bind(now)} WHERE id = {id}");
+            c.Execute(CommitWith(t, batch.Sql), batch.Parameters, t);
             return 0;
         });
         unlinked = result;
         directory = parentRow;
+        unreferenced = freed;
         return status;
     }
 
@@ -255,12 +268,34 @@ public sealed partial class SqlMetaStore
     /// <summary>What removing a name reads: the directory's row, the entry and the inode it names, locked in this order, in one batch.</summary>
     private (Inode? Directory, DirentRow? Entry, Inode? Inode) RemovalRows(DbConnection c, DbTransaction t, long parent, byte[] name)
     {
-        using var reads = c.QueryMultiple(
-            $"SELECT {InodeColumns} FROM inodes WHERE id = @parent{_forUpdate};\n" +
+        var (directory, entry, inode, _) = RemovalRows(c, t, parent, name, null);
+        return (directory, entry, inode);
+    }
+
+    /// <summary>
+    /// The rows a removal changes, locked, in one batch. With <paramref name="reclaim"/>, also
+    /// whether the named inode may be deleted with its name: <c>Reclaimable</c> holds its block
+    /// map when it is the inode the caller expects and no other session has it open (null otherwise).
+    /// </summary>
+    private (Inode? Directory, DirentRow? Entry, Inode? Inode, List<BlockRef>? Reclaimable) RemovalRows(DbConnection c, DbTransaction t, long parent, byte[] name, Reclaim? reclaim)
+    {
+        const string Named = "(SELECT inode FROM dirents WHERE parent = @parent AND name = @name)";
+        var sql = $"SELECT {InodeColumns} FROM inodes WHERE id = @parent{_forUpdate};\n" +
             $"SELECT id, parent, name, inode FROM dirents WHERE parent = @parent AND name = @name{_forUpdate};\n" +
-            $"SELECT {InodeColumns} FROM inodes WHERE id = (SELECT inode FROM dirents WHERE parent = @parent AND name = @name){_forUpdate}",
-            new { parent, name }, t);
-        return (reads.ReadSingleOrDefault<Inode>(), reads.ReadSingleOrDefault<DirentRow>(), reads.ReadSingleOrDefault<Inode>());
+            $"SELECT {InodeColumns} FROM inodes WHERE id = {Named}{_forUpdate}";
+        if (reclaim is not null)
+        {
+            sql += $";\nSELECT session FROM opens WHERE inode = {Named} AND session <> @session LIMIT 1{_forUpdate};\n" +
+                $"SELECT idx AS \"Index\", cap AS Cap, length AS Length FROM blocks WHERE inode = {Named} ORDER BY idx{_forUpdate}";
+        }
+        using var reads = c.QueryMultiple(sql, new { parent, name, session = reclaim?.Session ?? 0 }, t);
+        var directory = reads.ReadSingleOrDefault<Inode>();
+        var entry = reads.ReadSingleOrDefault<DirentRow>();
+        var inode = reads.ReadSingleOrDefault<Inode>();
+        if (reclaim is null) return (directory, entry, inode, null);
+        var openElsewhere = reads.ReadSingleOrDefault<long?>() is not null;
+        var blocks = reads.Read<BlockRef>().AsList();
+        return (directory, entry, inode, inode?.Id == reclaim.Inode && !openElsewhere ? blocks : null);
     }
 
     /// <summary>A directory's row (if it has one) as an entries change leaves it, with <paramref name="links"/> more links.</summary>

@@ -50,13 +50,19 @@ public sealed partial class Vfs
     public async ValueTask<(int Status, ulong Handle, bool KeepCache)> OpenAsync(long inode, int flags)
     {
         await WaitForOtherMountsAsync(inode).ConfigureAwait(false);
-        var row = CurrentInode(inode);
-        if (row is null) return (Errno.ENOENT, 0, false);
-        if (row.IsDirectory) return (Errno.EISDIR, 0, false);
-        if (!row.IsRegular) return (Errno.ENXIO, 0, false);
-        var recorded = RecordOpen(inode);
-        if (recorded != 0) return (recorded, 0, false);
-        var handle = OpenHandle(row, flags, isNew: false);
+        ulong handle;
+        Inode? row;
+        // On the inode's stripe: an unlink deleting the file with its last name goes before or after.
+        lock (OpenStripe(inode))
+        {
+            row = CurrentInode(inode);
+            if (row is null) return (Errno.ENOENT, 0, false);
+            if (row.IsDirectory) return (Errno.EISDIR, 0, false);
+            if (!row.IsRegular) return (Errno.ENXIO, 0, false);
+            var recorded = RecordOpen(inode);
+            if (recorded != 0) return (recorded, 0, false);
+            handle = OpenHandle(row, flags, isNew: false);
+        }
         var content = _handles[handle].Content;
         await content.RefreshAsync(row).ConfigureAwait(false);
         bool keepCache;

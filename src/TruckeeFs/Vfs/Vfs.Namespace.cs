@@ -50,13 +50,33 @@ public sealed partial class Vfs
     public int Unlink(long parent, ReadOnlySpan<byte> name)
     {
         if (!ValidName(name, out var status)) return status;
+        var key = name.ToArray();
         var ticket = _cache.RowTicket(parent);
-        status = _meta.Unlink(parent, name.ToArray(), Now(), out var unlinked, out var directory);
+        Inode? unlinked;
+        Inode? directory;
+        IReadOnlyList<string>? freed = null;
+        // The inode the kernel just looked the name up to: when no handle of it is open here, it
+        // goes with its last name in this transaction, not in a second one at the kernel's
+        // forget. Opens of it take turns with this on its stripe, so none slips in between.
+        if (_cache.GetName(parent, key) is { } named)
+        {
+            lock (OpenStripe(named))
+            {
+                var reclaim = IsOpenHere(named) ? null : new Reclaim(named, SessionId);
+                status = _meta.Unlink(parent, key, Now(), reclaim, out unlinked, out directory, out freed);
+                if (freed is not null) ForgetReclaimed(named);
+            }
+        }
+        else
+        {
+            status = _meta.Unlink(parent, key, Now(), null, out unlinked, out directory, out _);
+        }
         if (status != 0) return status;
         Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent), Invalidation.Attributes(unlinked!.Id));
         KeepDirectory(directory, ticket);
         MirrorRemoved(parent, name);
-        ReclaimIfUnused(unlinked);
+        if (freed is not null) CollectInBackground(freed);
+        else ReclaimIfUnused(unlinked);
         return 0;
     }
 

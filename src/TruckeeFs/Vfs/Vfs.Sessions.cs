@@ -191,7 +191,7 @@ public sealed partial class Vfs
     private int RecordOpen(long inode)
     {
         if (OpenReferenceSession == 0) return 0;
-        lock (_openStripes[(int)(inode % OpenStripes)])
+        lock (OpenStripe(inode))
         {
             bool registered;
             lock (_sessionOpens) registered = _sessionOpens.ContainsKey(inode);
@@ -238,7 +238,7 @@ public sealed partial class Vfs
     /// <summary>Removes this mount's reference to <paramref name="inode"/> if no handle of it is open here; returns whether it did.</summary>
     private bool ForgetClosedFile(long inode)
     {
-        lock (_openStripes[(int)(inode % OpenStripes)])
+        lock (OpenStripe(inode))
         {
             lock (_sessionOpens)
             {
@@ -253,5 +253,29 @@ public sealed partial class Vfs
     private bool IsLive(long inode)
     {
         lock (_liveLock) return _live.ContainsKey(inode);
+    }
+
+    /// <summary>Whether a handle of <paramref name="inode"/> is open here (or its upload queued, which holds it like one).</summary>
+    private bool IsOpenHere(long inode)
+    {
+        lock (_liveLock) return _live.TryGetValue(inode, out var live) && live.Opens > 0;
+    }
+
+    /// <summary>The lock that orders opens of <paramref name="inode"/> against the removal of its reference.</summary>
+    private Lock OpenStripe(long inode) => _openStripes[(int)(inode % OpenStripes)];
+
+    /// <summary>
+    /// An unlink deleted <paramref name="inode"/> (under its stripe): this mount's reference of
+    /// it went with it, its row must not be served again, and the kernel's forget has nothing
+    /// left to reclaim.
+    /// </summary>
+    private void ForgetReclaimed(long inode)
+    {
+        lock (_sessionOpens) _sessionOpens.Remove(inode);
+        lock (_liveLock)
+        {
+            if (_live.TryGetValue(inode, out var live) && live.Opens == 0) _live.Remove(inode);
+        }
+        _cache.Forget(inode);
     }
 }

@@ -247,6 +247,26 @@ public sealed partial class Vfs : IAsyncDisposable
         await _content.Collector.CollectAsync().ConfigureAwait(false);
     }
 
+    /// <summary>Deletes the objects a reclaimed inode left unreferenced, after the operation has answered.</summary>
+    private void CollectInBackground(IReadOnlyList<string> unreferenced)
+    {
+        if (unreferenced.Count == 0) return;
+        _content.Collector.Discard(unreferenced);
+        _ = CollectAsync();
+
+        async Task CollectAsync()
+        {
+            try
+            {
+                await _content.Collector.CollectAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                Log.CollectFailed(_log, e);
+            }
+        }
+    }
+
     private static long Now() => DateTime.UtcNow.Ticks * 100 - DateTime.UnixEpoch.Ticks * 100;
 
     private static bool ValidName(ReadOnlySpan<byte> name, out int status)

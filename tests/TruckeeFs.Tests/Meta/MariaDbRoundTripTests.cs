@@ -46,6 +46,10 @@ public sealed class MariaDbRoundTripTests : IDisposable
         Assert.Equal(1, RoundTrips(() => _store.RemoveOpen(file.Id, session)));
         Assert.Equal(2, RoundTrips(() => _store.Unlink(Root, "f"u8.ToArray(), 6, out _)));
         Assert.Equal(2, RoundTrips(() => _store.DeleteInode(file.Id, out _)));
+        _store.Create(Root, "g"u8.ToArray(), new NewNode(FileMode, 0, 0), 6, out var other);
+        _store.CommitContent(other.Id, new ContentCommit([new BlockRef(0, "cap-3", 10)], 10, 6, 6), out _, out _);
+        Assert.Equal(2, RoundTrips(() => _store.Unlink(Root, "g"u8.ToArray(), 6, new Reclaim(other.Id, session), out _, out _, out _)));
+        Assert.Null(_store.GetInode(other.Id));
         Assert.Equal(1, RoundTrips(() => _store.Heartbeat(session, 7)));
     }
 

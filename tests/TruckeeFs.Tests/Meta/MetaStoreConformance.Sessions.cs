@@ -51,6 +51,30 @@ public abstract partial class MetaStoreConformance
     }
 
     [Fact]
+    public void An_unlink_deletes_the_inode_only_if_no_other_session_has_it_open()
+    {
+        var mine = Store.OpenSession(new SessionInfo("h", 1, "/m", Tick(), ""));
+        var theirs = Store.OpenSession(new SessionInfo("h", 2, "/m", Tick(), ""));
+        var shared = NewFile("shared");
+        var closedHere = NewFile("closed-here");
+        Assert.Equal(0, Store.AddOpen(shared, theirs));
+        Assert.Equal(0, Store.AddOpen(closedHere, mine));
+
+        Assert.Equal(0, Store.Unlink(Root, N("shared"), Tick(), new Reclaim(shared, mine), out var unlinked, out _, out var freed));
+        Assert.Equal(0, unlinked!.Nlink);
+        Assert.Null(freed);
+        Assert.Equal(Errno.EBUSY, Store.DeleteInode(shared, out _));
+
+        // The caller's own reference is of a file it closed: it goes with the inode.
+        Assert.Equal(0, Store.Unlink(Root, N("closed-here"), Tick(), new Reclaim(closedHere, mine), out _, out _, out freed));
+        Assert.NotNull(freed);
+        Assert.Null(Store.GetInode(closedHere));
+        Assert.True(Store.RemoveSession(mine, out var released));
+        Assert.Empty(released);
+        Assert.Equal(Errno.ENOENT, Store.AddOpen(closedHere, theirs));
+    }
+
+    [Fact]
     public void A_create_for_a_session_records_its_open_reference_in_the_same_transaction()
     {
         var session = Store.OpenSession(new SessionInfo("h", 1, "/m", Tick(), ""));

@@ -168,7 +168,7 @@ public abstract partial class MetaStoreConformance : IDisposable
         AssertCurrent(afterMkdir);
         Assert.Equal(0, Store.Create(dir.Id, N("f"), new NewNode(FileMode, 0, 0), Tick(), out _, out var afterCreate));
         AssertCurrent(afterCreate);
-        Assert.Equal(0, Store.Unlink(dir.Id, N("f"), Tick(), out _, out var afterUnlink));
+        Assert.Equal(0, Store.Unlink(dir.Id, N("f"), Tick(), null, out _, out var afterUnlink, out _));
         AssertCurrent(afterUnlink!);
         Assert.Equal(0, Store.RemoveDirectory(Root, N("d"), Tick(), out _, out var afterRmdir));
         AssertCurrent(afterRmdir!);
@@ -429,6 +429,59 @@ public abstract partial class MetaStoreConformance : IDisposable
         Assert.Equal(0, Store.DeleteInode(file.Id, out freed));
         Assert.Equal(second.Select(b => b.Cap!).Distinct().Order(), freed.Order());
         Assert.True(Store.IsUnreferenced("cap-shared"));
+    }
+
+    [Fact]
+    public void An_unlink_may_delete_the_inode_with_its_last_name_in_the_same_transaction()
+    {
+        Store.Create(Root, N("d"), new NewNode(DirMode, 0, 0), Tick(), out var dir);
+        Store.Create(dir.Id, N("f"), new NewNode(FileMode, 0, 0), Tick(), out var file);
+        Store.CommitContent(file.Id, new ContentCommit([new(0, "cap-own", 4), new(1, "cap-shared", 4)], 8, 1, 1), out _, out _);
+        Store.Create(Root, N("other"), new NewNode(FileMode, 0, 0), Tick(), out var other);
+        Store.CommitContent(other.Id, new ContentCommit([new(0, "cap-shared", 4)], 4, 1, 1), out _, out _);
+        Store.SetXattr(file.Id, N("user.k"), [1], XattrFlags.None, Tick());
+        var now = Tick();
+
+        Assert.Equal(0, Store.Unlink(dir.Id, N("f"), now, new Reclaim(file.Id, 0), out var unlinked, out var directory, out var freed));
+
+        Assert.Equal((file.Id, 0L, now), (unlinked!.Id, unlinked.Nlink, unlinked.Ctime));
+        Assert.Equal((now, now), (directory!.Mtime, directory.Ctime));
+        Assert.Equal((now, now), (Store.GetInode(dir.Id)!.Mtime, Store.GetInode(dir.Id)!.Ctime));
+        Assert.Equal(["cap-own"], freed);
+        Assert.Null(Store.GetInode(file.Id));
+        Assert.Null(Store.Lookup(dir.Id, N("f")));
+        Assert.Empty(Store.GetBlocks(file.Id));
+        Assert.Equal(Errno.ENOENT, Store.DeleteInode(file.Id, out _));
+        Assert.True(Store.IsUnreferenced("cap-own"));
+        Assert.False(Store.IsUnreferenced("cap-shared"));
+        Assert.DoesNotContain(file.Id, Store.OrphanInodes());
+    }
+
+    [Fact]
+    public void An_unlink_keeps_the_inode_when_it_has_other_names_or_is_not_the_one_expected()
+    {
+        Store.Create(Root, N("f"), new NewNode(FileMode, 0, 0), Tick(), out var file);
+        Store.CommitContent(file.Id, new ContentCommit([new(0, "cap-f", 4)], 4, 1, 1), out _, out _);
+        Store.Link(file.Id, Root, N("g"), Tick(), out _);
+        Store.Create(Root, N("h"), new NewNode(FileMode, 0, 0), Tick(), out var h);
+
+        // Another name is left.
+        Assert.Equal(0, Store.Unlink(Root, N("f"), Tick(), new Reclaim(file.Id, 0), out var unlinked, out _, out var freed));
+        Assert.Equal(1, unlinked!.Nlink);
+        Assert.Null(freed);
+        // The name points to another inode than the caller checked.
+        Assert.Equal(0, Store.Unlink(Root, N("h"), Tick(), new Reclaim(file.Id, 0), out unlinked, out _, out freed));
+        Assert.Equal((h.Id, 0L), (unlinked!.Id, unlinked.Nlink));
+        Assert.Null(freed);
+        Assert.Contains(h.Id, Store.OrphanInodes());
+        // The last name, as expected.
+        Assert.Equal(0, Store.Unlink(Root, N("g"), Tick(), new Reclaim(file.Id, 0), out unlinked, out _, out freed));
+        Assert.Equal(["cap-f"], freed);
+        Assert.Null(Store.GetInode(file.Id));
+        // A directory is not unlinked, whatever the caller expects.
+        Store.Create(Root, N("d"), new NewNode(DirMode, 0, 0), Tick(), out var dir);
+        Assert.Equal(Errno.EISDIR, Store.Unlink(Root, N("d"), Tick(), new Reclaim(dir.Id, 0), out _, out _, out freed));
+        Assert.NotNull(Store.GetInode(dir.Id));
     }
 
     [Fact]

@@ -96,6 +96,38 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
         Assert.Equal(0, await mount.UnmountAsync());
     }
 
+    [Fact]
+    public async Task An_unlink_of_a_file_closed_here_deletes_it_in_the_same_transaction()
+    {
+        await using var mount = await TruckeeFsMount.StartAsync(Options());
+        var path = Path.Combine(mount.Path, "doomed");
+        Assert.Equal(0, Sys.Open(path, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x1A4, out var fd));
+        Assert.Equal(0, Sys.Write(fd, [1, 2, 3], out _));
+        Assert.Equal(0, Sys.Fsync(fd));
+        Assert.Equal(0, Sys.Close(fd));
+        Assert.Equal(0, Sys.Stat(path, out var file));
+        var inode = (long)file.Ino;
+        var objects = Path.Combine(mount.DataDir, "contents");
+        var stored = Directory.GetFiles(objects, "*", SearchOption.AllDirectories).Length;
+        // The reference of a file closed here leaves the database at the next heartbeat.
+        Assert.Equal(1, _fs.Count(string.Create(CultureInfo.InvariantCulture, $"SELECT COUNT(*) FROM opens WHERE inode = {inode}")));
+
+        _relay.Reset();
+        Assert.Equal(0, Sys.Unlink(path));
+
+        // Name, row, block map and reference went in the unlink's two round trips; the object
+        // goes after one more, the check that no block map took it meanwhile. The kernel's
+        // forget of the inode costs none.
+        Assert.Equal(0, _fs.Count(string.Create(CultureInfo.InvariantCulture, $"SELECT COUNT(*) FROM inodes WHERE id = {inode}")));
+        Assert.Equal(0, _fs.Count(string.Create(CultureInfo.InvariantCulture, $"SELECT COUNT(*) FROM opens WHERE inode = {inode}")));
+        Assert.Equal(0, _fs.Count(string.Create(CultureInfo.InvariantCulture, $"SELECT COUNT(*) FROM blocks WHERE inode = {inode}")));
+        await TahoeBackedFilesystem.WaitUntilAsync(() => Directory.GetFiles(objects, "*", SearchOption.AllDirectories).Length == stored - 1, "the file's object was deleted", 10);
+        await Task.Delay(500);
+        Assert.Equal(3, _relay.RoundTrips);
+        Assert.Equal(Sys.ENOENT, Sys.Stat(path, out _));
+        Assert.Equal(0, await mount.UnmountAsync());
+    }
+
     /// <summary>A mount through the counting relay, or straight to the database on <paramref name="sqlPort"/>.</summary>
     private TruckeeFsMountOptions Options(int? sqlPort = null) => new()
     {
