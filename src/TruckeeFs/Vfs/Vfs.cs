@@ -247,14 +247,16 @@ public sealed partial class Vfs : IAsyncDisposable
         await _content.Collector.CollectAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Deletes the objects a reclaimed inode left unreferenced, after the operation has answered.</summary>
+    /// <summary>
+    /// Deletes the objects a reclaimed inode left unreferenced on a thread-pool thread: the
+    /// operation answers without waiting for it (a local object's deletion is a file system call,
+    /// which would otherwise run before the answer).
+    /// </summary>
     private void CollectInBackground(IReadOnlyList<string> unreferenced)
     {
         if (unreferenced.Count == 0) return;
         _content.Collector.Discard(unreferenced);
-        _ = CollectAsync();
-
-        async Task CollectAsync()
+        _ = Task.Run(async () =>
         {
             try
             {
@@ -264,7 +266,7 @@ public sealed partial class Vfs : IAsyncDisposable
             {
                 Log.CollectFailed(_log, e);
             }
-        }
+        });
     }
 
     private static long Now() => DateTime.UtcNow.Ticks * 100 - DateTime.UnixEpoch.Ticks * 100;
