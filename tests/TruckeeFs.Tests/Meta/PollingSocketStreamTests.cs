@@ -36,6 +36,32 @@ public sealed class PollingSocketStreamTests : IDisposable
     }
 
     [Fact]
+    public async Task The_socket_leaves_dotnets_event_loop_and_keeps_working()
+    {
+        // A receive that has to wait puts the socket in .NET's epoll set, as MySql.Data's connect does.
+        var pending = _network.Socket.ReceiveAsync(new byte[1], SocketFlags.None);
+        _peer.Send([7]);
+        Assert.Equal(1, await pending);
+        var loop = PollingSocketStream.EventLoopOf(_network.Socket);
+        Assert.NotNull(loop);
+        Assert.True(InEpollSet(loop.Value, _network.Socket));
+
+        using var stream = new PollingSocketStream(_network);
+
+        // Its traffic no longer wakes .NET's event thread (and a thread-pool worker after it).
+        Assert.False(InEpollSet(loop.Value, _network.Socket));
+        _peer.Send("still"u8);
+        var buffer = new byte[16];
+        Assert.Equal("still"u8.ToArray(), buffer[..stream.Read(buffer)]);
+        stream.Write("works"u8);
+        Assert.Equal("works"u8.ToArray(), buffer[.._peer.Receive(buffer)]);
+    }
+
+    /// <summary>Whether the epoll instance <paramref name="epoll"/> watches the socket, as the kernel lists it in /proc.</summary>
+    private static bool InEpollSet(nint epoll, Socket socket) =>
+        File.ReadLines($"/proc/self/fdinfo/{epoll}").Any(line => line.StartsWith($"tfd: {socket.SafeHandle.DangerousGetHandle(),8} ", StringComparison.Ordinal));
+
+    [Fact]
     public async Task Bytes_go_both_ways_and_the_timeouts_start_as_the_wrapped_streams()
     {
         using var stream = new PollingSocketStream(_network);
