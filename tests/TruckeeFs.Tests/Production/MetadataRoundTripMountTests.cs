@@ -68,6 +68,9 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
         var listed = Path.Combine(mount.Path, "listed");
         await File.WriteAllBytesAsync(Path.Combine(other.Path, "listed"), [9]);
         Assert.Equal(0, Sys.Open(created, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x1A4, out var fd));
+        // The other mount's invalidations of that write (each sent again 200 ms later) are in:
+        // arriving after the listing below, they would drop what it taught this mount.
+        await Task.Delay(TimeSpan.FromSeconds(1));
 
         // The kernel asks for security.capability before every write(2): a file this mount
         // created has none, and a file whose list of attributes came back empty neither.
