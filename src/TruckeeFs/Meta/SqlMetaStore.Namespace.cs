@@ -106,12 +106,12 @@ public sealed partial class SqlMetaStore
             inode.Ctime = now;
             result = inode;
             parentRow = Touched(dir, 0, now);
-            var batch = new SqlBatch();
-            batch.Add($"DELETE FROM dirents WHERE id = {batch.Bind(entry.Id)}");
-            batch.Add($"UPDATE inodes SET mtime = {batch.Bind(now)}, ctime = {batch.Bind(now)} WHERE id = {batch.Bind(parent)}");
-            var id = batch.Bind(inode.Id);
             if (inode.Nlink == 0 && reclaimable is { } blocks)
             {
+                var batch = new SqlBatch();
+                var id = batch.Bind(inode.Id);
+                batch.Add($"DELETE FROM dirents WHERE id = {batch.Bind(entry.Id)}");
+                batch.Add($"UPDATE inodes SET mtime = {batch.Bind(now)}, ctime = {batch.Bind(now)} WHERE id = {batch.Bind(parent)}");
                 // The caller's own reference (a file it closed) goes with the inode.
                 batch.Add($"DELETE FROM opens WHERE inode = {id}");
                 batch.Add($"DELETE FROM blocks WHERE inode = {id}");
@@ -119,8 +119,11 @@ public sealed partial class SqlMetaStore
                 freed = DropReferences(c, t, batch, blocks.Select(b => b.Cap!).ToList(), $"DELETE FROM inodes WHERE id = {id}");
                 return 0;
             }
-            batch.Add($"UPDATE inodes SET nlink = nlink - 1, ctime = {batch.Bind(now)} WHERE id = {id}");
-            c.Execute(CommitWith(t, batch.Sql), batch.Parameters, t);
+            c.Execute(CommitWith(t,
+                "DELETE FROM dirents WHERE id = @entry;\n" +
+                "UPDATE inodes SET nlink = nlink - 1, ctime = @now WHERE id = @inode;\n" +
+                "UPDATE inodes SET mtime = @now, ctime = @now WHERE id = @parent"),
+                new { entry = entry.Id, inode = inode.Id, parent, now }, t);
             return 0;
         });
         unlinked = result;
@@ -288,7 +291,7 @@ public sealed partial class SqlMetaStore
             sql += $";\nSELECT session FROM opens WHERE inode = {Named} AND session <> @session LIMIT 1{_forUpdate};\n" +
                 $"SELECT idx AS \"Index\", cap AS Cap, length AS Length FROM blocks WHERE inode = {Named} ORDER BY idx{_forUpdate}";
         }
-        using var reads = c.QueryMultiple(sql, new { parent, name, session = reclaim?.Session ?? 0 }, t);
+        using var reads = c.QueryMultiple(sql, reclaim is null ? (object)new { parent, name } : new { parent, name, session = reclaim.Session }, t);
         var directory = reads.ReadSingleOrDefault<Inode>();
         var entry = reads.ReadSingleOrDefault<DirentRow>();
         var inode = reads.ReadSingleOrDefault<Inode>();
