@@ -212,10 +212,10 @@ public sealed class Inode
     public Inode Clone() => (Inode)MemberwiseClone();
 }
 
-/// <summary>What <see cref="IMetaStore.Create"/> makes. Mode includes the file type bits.</summary>
 /// <summary>An unlink may delete <paramref name="Inode"/> with its last name: the caller has no handle of it open (its <paramref name="Session"/>'s reference is stale).</summary>
 public sealed record Reclaim(long Inode, long Session);
 
+/// <summary>What <see cref="IMetaStore.Create"/> makes. Mode includes the file type bits.</summary>
 public readonly record struct NewNode(long Mode, long Uid, long Gid, long Rdev = 0, byte[]? Target = null);
 
 public readonly record struct DirectoryEntry(long Cookie, byte[] Name, Inode Inode);

@@ -82,11 +82,7 @@ public sealed partial class SqlMetaStore
             if (row.Nlink > 0) return Errno.EBUSY;
             // Another mount's open handle keeps it alive; that mount reclaims it on its last close.
             if (openedBy is not null) return Errno.EBUSY;
-            var batch = new SqlBatch();
-            var id = batch.Bind(inode);
-            batch.Add($"DELETE FROM blocks WHERE inode = {id}");
-            batch.Add($"DELETE FROM xattrs WHERE inode = {id}");
-            freed = DropReferences(c, t, batch, blocks.Select(b => b.Cap!).ToList(), $"DELETE FROM inodes WHERE id = {id}");
+            freed = DeleteInodeRows(c, t, new SqlBatch(), inode, blocks);
             return 0;
         });
         unreferenced = freed;
@@ -99,8 +95,22 @@ public sealed partial class SqlMetaStore
     private List<BlockRef> SelectBlocks(DbConnection c, DbTransaction? t, long inode) =>
         c.Query<BlockRef>(BlocksQuery(forUpdate: t is not null), new { inode }, t).AsList();
 
-    private string BlocksQuery(bool forUpdate) =>
-        $"SELECT idx AS \"Index\", cap AS Cap, length AS Length FROM blocks WHERE inode = @inode ORDER BY idx{(forUpdate ? _forUpdate : "")}";
+    /// <summary>The block map of the inode <paramref name="inode"/> names (a parameter, or a subquery).</summary>
+    private string BlocksQuery(bool forUpdate, string inode = "@inode") =>
+        $"SELECT idx AS \"Index\", cap AS Cap, length AS Length FROM blocks WHERE inode = {inode} ORDER BY idx{(forUpdate ? _forUpdate : "")}";
+
+    /// <summary>
+    /// Ends a write transaction whose statements so far are in <paramref name="batch"/> by
+    /// deleting a nameless inode: its block map, attributes and row, dropping its references
+    /// to <paramref name="blocks"/>' objects. Returns the caps no longer referenced.
+    /// </summary>
+    private List<string> DeleteInodeRows(DbConnection c, DbTransaction t, SqlBatch batch, long inode, List<BlockRef> blocks)
+    {
+        var id = batch.Bind(inode);
+        batch.Add($"DELETE FROM blocks WHERE inode = {id}");
+        batch.Add($"DELETE FROM xattrs WHERE inode = {id}");
+        return DropReferences(c, t, batch, blocks.Select(b => b.Cap!).ToList(), $"DELETE FROM inodes WHERE id = {id}");
+    }
 
     /// <summary>A file's row and block map, locked, in one batch.</summary>
     private (Inode? Row, List<BlockRef> Blocks) InodeAndBlocks(DbConnection c, DbTransaction t, long inode)

@@ -109,14 +109,11 @@ public sealed partial class SqlMetaStore
             if (inode.Nlink == 0 && reclaimable is { } blocks)
             {
                 var batch = new SqlBatch();
-                var id = batch.Bind(inode.Id);
                 batch.Add($"DELETE FROM dirents WHERE id = {batch.Bind(entry.Id)}");
                 batch.Add($"UPDATE inodes SET mtime = {batch.Bind(now)}, ctime = {batch.Bind(now)} WHERE id = {batch.Bind(parent)}");
                 // The caller's own reference (a file it closed) goes with the inode.
-                batch.Add($"DELETE FROM opens WHERE inode = {id}");
-                batch.Add($"DELETE FROM blocks WHERE inode = {id}");
-                batch.Add($"DELETE FROM xattrs WHERE inode = {id}");
-                freed = DropReferences(c, t, batch, blocks.Select(b => b.Cap!).ToList(), $"DELETE FROM inodes WHERE id = {id}");
+                batch.Add($"DELETE FROM opens WHERE inode = {batch.Bind(inode.Id)}");
+                freed = DeleteInodeRows(c, t, batch, inode.Id, blocks);
                 return 0;
             }
             c.Execute(CommitWith(t,
@@ -289,7 +286,7 @@ public sealed partial class SqlMetaStore
         if (reclaim is not null)
         {
             sql += $";\nSELECT session FROM opens WHERE inode = {Named} AND session <> @session LIMIT 1{_forUpdate};\n" +
-                $"SELECT idx AS \"Index\", cap AS Cap, length AS Length FROM blocks WHERE inode = {Named} ORDER BY idx{_forUpdate}";
+                BlocksQuery(forUpdate: true, inode: Named);
         }
         using var reads = c.QueryMultiple(sql, reclaim is null ? (object)new { parent, name } : new { parent, name, session = reclaim.Session }, t);
         var directory = reads.ReadSingleOrDefault<Inode>();
