@@ -209,6 +209,7 @@ public sealed class Backends : IAsyncDisposable
     {
         if (!configuration.IsGiven(ConfigKeys.SqlHost)) return File.Exists(Path.Combine(dataDirectory, "metadata.db"));
         var options = ReadMySqlOptions(configuration);
+        MySqlDriver.Prepare();
         var builder = new MySql.Data.MySqlClient.MySqlConnectionStringBuilder
         {
             Server = options.Host,

@@ -55,7 +55,7 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
 
     public MySqlDialect(MySqlOptions options)
     {
-        _ = Utf8Mb3.Known;
+        MySqlDriver.Prepare();
         _options = options;
         var builder = new MySqlConnectionStringBuilder
         {
@@ -204,30 +204,6 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
     }
 
     public override bool IsExistingIndex(Exception exception) => exception is MySqlException { Number: DuplicateKeyName };
-
-    /// <summary>
-    /// MariaDB since 10.6 names its system character set "utf8mb3" (column names, SHOW
-    /// WARNINGS, system variables), and MySql.Data 8.0.16 asks for results in each column's own
-    /// character set but knows that set only as "utf8": reading such a column throws, and
-    /// leaves the connection's protocol stream out of step. Any statement that raises a note
-    /// (CREATE DATABASE or TABLE IF NOT EXISTS when it exists) makes the driver read SHOW
-    /// WARNINGS, so opening an existing database failed. Teach the driver the new name, once
-    /// per process, before the first connection.
-    /// </summary>
-    private static class Utf8Mb3
-    {
-        public static readonly bool Known = Alias();
-
-        private static bool Alias()
-        {
-            var map = typeof(MySqlConnection).Assembly.GetType("MySql.Data.MySqlClient.CharSetMap")
-                ?.GetField("_mapping", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)
-                ?.GetValue(null) as System.Collections.IDictionary
-                ?? throw new InvalidOperationException("MySql.Data's character set map is not where version 8.0.16 keeps it; check the utf8mb3 alias against this version");
-            if (!map.Contains("utf8mb3")) map["utf8mb3"] = map["utf8"];
-            return true;
-        }
-    }
 
     /// <summary>Creates the database on first use when the user may; otherwise it must exist.</summary>
     private void EnsureDatabase(MySqlConnectionStringBuilder builder)
