@@ -35,9 +35,11 @@ public interface IMetaStore : ISessionStore, IDisposable
     /// inheritance. ENOENT/ENOTDIR for a bad parent, EEXIST if the name is taken. A session in
     /// <paramref name="openedBy"/> (0: none) has the new node open from the same transaction
     /// (create(2) opens what it creates), as <see cref="ISessionStore.AddOpen"/> would record.
-    /// <paramref name="directory"/> is the parent's row as the transaction left it.
+    /// <paramref name="directory"/> is the parent's row as the transaction left it, and
+    /// <paramref name="directoryCtime"/> its ctime as the transaction found it (every change of a
+    /// directory's names sets its ctime: equal to a ctime seen earlier, nothing else changed them since).
     /// </summary>
-    int Create(long parent, byte[] name, NewNode node, long now, out Inode created, out Inode directory, long openedBy = 0);
+    int Create(long parent, byte[] name, NewNode node, long now, out Inode created, out Inode directory, out long directoryCtime, long openedBy = 0);
 
     /// <summary>As the other overload, without the parent's row.</summary>
     int Create(long parent, byte[] name, NewNode node, long now, out Inode created, long openedBy = 0);

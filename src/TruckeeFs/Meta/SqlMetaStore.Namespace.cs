@@ -6,12 +6,13 @@ namespace TruckeeFs.Meta;
 public sealed partial class SqlMetaStore
 {
     public int Create(long parent, byte[] name, NewNode node, long now, out Inode created, long openedBy = 0) =>
-        Create(parent, name, node, now, out created, out _, openedBy);
+        Create(parent, name, node, now, out created, out _, out _, openedBy);
 
-    public int Create(long parent, byte[] name, NewNode node, long now, out Inode created, out Inode directory, long openedBy = 0)
+    public int Create(long parent, byte[] name, NewNode node, long now, out Inode created, out Inode directory, out long directoryCtime, long openedBy = 0)
     {
         Inode? result = null;
         Inode? parentRow = null;
+        long ctimeFound = 0;
         var status = Write((c, t) =>
         {
             var (dir, existing) = DirectoryAndEntry(c, t, parent, name);
@@ -44,11 +45,13 @@ public sealed partial class SqlMetaStore
                 "SELECT inode FROM dirents WHERE parent = @parent AND name = @name"),
                 new { inode.Mode, inode.Uid, inode.Gid, inode.Nlink, inode.Size, inode.Rdev, inode.Target, now, parent, name, links, openedBy }, t);
             result = inode;
+            ctimeFound = dir.Ctime;
             parentRow = Touched(dir, links, now);
             return 0;
         });
         created = result!;
         directory = parentRow!;
+        directoryCtime = ctimeFound;
         return status;
     }
 

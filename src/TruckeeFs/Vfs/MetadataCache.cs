@@ -31,8 +31,13 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     // Inodes known to have no extended attributes at all (value: expiry): the kernel asks for
     // security.capability before every write(2), and nearly every file has none.
     private readonly CountedMap<long, long> _withoutXattrs = new();
+    // Directories whose every name this mount knows: it created them and made every change of
+    // their names since. A lookup of any other name there is answered "no such name" without a
+    // query (the kernel looks up each name before it creates it).
+    private readonly CountedMap<long, KnownDirectory> _knownDirectories = new();
     private readonly long[] _rowInvalidations = new long[RowStripes];
     private long _generation;
+    private int _knownNames;
 
     /// <summary>Whether anything may be kept at all (timeouts of zero keep nothing).</summary>
     public bool Enabled => _attributeTicks > 0;
@@ -141,11 +146,56 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         _withoutXattrs.Set(inode, Stopwatch.GetTimestamp() + _attributeTicks);
     }
 
+    /// <summary>
+    /// The names of a directory whose every name this mount knows, taken before a change of this
+    /// mount adds one (see <see cref="PutCreatedName"/>); null if not known.
+    /// </summary>
+    public KnownDirectory? KnownNames(long directory)
+    {
+        if (!_knownDirectories.TryGetValue(directory, out var known)) return null;
+        if (known.Expires >= Stopwatch.GetTimestamp()) return known;
+        _knownDirectories.Remove(KeyValuePair.Create(directory, known));
+        return null;
+    }
+
+    /// <summary>Whether the name is known not to exist: every name of its directory is known, and it is not one.</summary>
+    public bool IsAbsent(long parent, byte[] name) =>
+        KnownNames(parent) is { } known && !known.Names.ContainsKey(new NameKey(parent, name));
+
+    /// <summary>Knows every name of a directory this mount just created: none.</summary>
+    public void PutCreatedDirectory(Inode directory)
+    {
+        if (!Enabled || _entryTicks <= 0) return;
+        MakeRoom();
+        _knownDirectories.Set(directory.Id, new KnownDirectory(new ConcurrentDictionary<NameKey, byte>(), directory.Ctime, Stopwatch.GetTimestamp() + _entryTicks));
+    }
+
+    /// <summary>
+    /// A change of this mount added <paramref name="name"/> to a directory whose names were
+    /// <paramref name="known"/> before it (taken with <paramref name="ticket"/>, a
+    /// <see cref="RowTicket"/> of the directory, before the change): they stay known, with the
+    /// name, if the change found the directory as known (<paramref name="ctimeFound"/>: nothing
+    /// else changed it first) and no invalidation of it came since but the change's own.
+    /// </summary>
+    public void PutCreatedName(long parent, byte[] name, KnownDirectory known, long ticket, long ctimeFound, long ctimeLeft)
+    {
+        // A directory of more names than the cache holds is not worth knowing whole.
+        if (!Enabled || known.Ctime != ctimeFound || known.Names.Count >= capacity || RowTicket(parent) != ticket + 1) return;
+        MakeRoom();
+        // Shared with the record this replaces: a name is only ever added once it exists.
+        known.Names[new NameKey(parent, name)] = 0;
+        Interlocked.Increment(ref _knownNames);
+        _knownDirectories.Set(parent, known with { Ctime = ctimeLeft, Expires = Stopwatch.GetTimestamp() + _entryTicks });
+        if (RowTicket(parent) != ticket + 1) _knownDirectories.Remove(parent);
+    }
+
     /// <summary>Drops what one change made stale.</summary>
     public void Invalidate(Invalidation change)
     {
         if (!Enabled) return;
         Interlocked.Increment(ref _generation);
+        // Any change of a directory (of a name in it, or of its row) ends knowing all its names.
+        _knownDirectories.Remove(change.Inode);
         if (change.Kind == 'e')
         {
             _names.Remove(new NameKey(change.Inode, change.Name!));
@@ -163,14 +213,23 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     /// <summary>Bounded memory: when full, start again (cheaper than tracking use for a cache that refills with one query per entry).</summary>
     private void MakeRoom()
     {
-        if (_inodes.Count < capacity && _names.Count < capacity && _withoutXattrs.Count < capacity) return;
+        if (_inodes.Count < capacity && _names.Count < capacity && _withoutXattrs.Count < capacity && Volatile.Read(ref _knownNames) < capacity) return;
         Interlocked.Increment(ref _generation);
         _inodes.Clear();
         _names.Clear();
         _withoutXattrs.Clear();
+        _knownDirectories.Clear();
+        Volatile.Write(ref _knownNames, 0);
     }
 
     private static int RowStripe(long inode) => (int)((ulong)inode % RowStripes);
+
+    /// <summary>
+    /// Every name of a directory, as of its ctime <paramref name="Ctime"/>. The name set is
+    /// shared by the records that follow each other as this mount adds names; counted (with
+    /// drift: names of dropped records count until the next clear) to bound memory.
+    /// </summary>
+    internal sealed record KnownDirectory(ConcurrentDictionary<NameKey, byte> Names, long Ctime, long Expires);
 
     /// <summary>
     /// A concurrent map that keeps its own count of entries: ConcurrentDictionary.Count takes
@@ -213,7 +272,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     }
 
     /// <summary>A name in a directory, compared by bytes.</summary>
-    private readonly struct NameKey(long parent, byte[] name) : IEquatable<NameKey>
+    internal readonly struct NameKey(long parent, byte[] name) : IEquatable<NameKey>
     {
         private readonly long _parent = parent;
         private readonly byte[] _name = name;

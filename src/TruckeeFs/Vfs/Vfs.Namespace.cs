@@ -134,14 +134,17 @@ public sealed partial class Vfs
         if (!ValidName(name, out var status)) return status;
         var key = name.ToArray();
         var ticket = _cache.RowTicket(parent);
-        status = _meta.Create(parent, key, node, Now(), out var created, out var parentRow, openedBy);
+        var known = _cache.KnownNames(parent);
+        status = _meta.Create(parent, key, node, Now(), out var created, out var parentRow, out var ctimeFound, openedBy);
         if (status != 0) return status;
         entry = Remember(created);
         Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent));
         KeepDirectory(parentRow, ticket);
+        if (known is not null) _cache.PutCreatedName(parent, key, known, ticket, ctimeFound, parentRow.Ctime);
         _cache.PutCommitted(created);
         _cache.PutCommittedName(parent, key, created.Id);
         _cache.PutCommittedNoXattrs(created.Id);
+        if (created.IsDirectory) _cache.PutCreatedDirectory(created);
         if (_mirror.IsEnabled && MirrorDirectory(parent) is { } directory)
         {
             if (created.IsDirectory) _mirror.DirectoryCreated(directory.Child(name));

@@ -87,6 +87,7 @@ public sealed partial class Vfs : IAsyncDisposable
             entry = Remember(row);
             return 0;
         }
+        if (_cache.IsAbsent(parent, key)) return Errno.ENOENT;
         var ticket = _cache.Ticket();
         var found = _meta.Lookup(parent, key);
         if (found is null) return Errno.ENOENT;

@@ -142,5 +142,63 @@ public sealed class MetadataCacheTests
         Assert.All(Enumerable.Range(1, 5), i => Assert.NotNull(cache.GetInode(i)));
     }
 
+    [Fact]
+    public void A_directory_this_mount_made_knows_its_names_while_only_this_mount_adds_them()
+    {
+        var cache = new MetadataCache(Minute, Minute);
+        cache.PutCreatedDirectory(Directory(5, ctime: 100));
+        Assert.True(cache.IsAbsent(5, "a"u8.ToArray()));
+
+        AddName(cache, 5, "a", ctimeFound: 100, ctimeLeft: 200);
+        Assert.False(cache.IsAbsent(5, "a"u8.ToArray()));
+        Assert.True(cache.IsAbsent(5, "b"u8.ToArray()));
+        Assert.False(cache.IsAbsent(6, "b"u8.ToArray()));
+
+        // The next change found a ctime other than the one the names are known as of: something
+        // else changed the directory first, whose invalidation has not come (or never will).
+        AddName(cache, 5, "b", ctimeFound: 250, ctimeLeft: 300);
+        Assert.False(cache.IsAbsent(5, "z"u8.ToArray()));
+    }
+
+    [Fact]
+    public void Any_other_change_of_the_directory_ends_knowing_its_names()
+    {
+        var cache = new MetadataCache(Minute, Minute);
+        foreach (var change in new[] { Invalidation.Entry(5, "x"u8), Invalidation.Data(5), Invalidation.Attributes(5) })
+        {
+            cache.PutCreatedDirectory(Directory(5, ctime: 100));
+            cache.Invalidate(change);
+            Assert.False(cache.IsAbsent(5, "z"u8.ToArray()));
+        }
+
+        // A change arriving while this mount added a name: not put back.
+        cache.PutCreatedDirectory(Directory(5, ctime: 100));
+        var known = cache.KnownNames(5)!;
+        var ticket = cache.RowTicket(5);
+        cache.Invalidate(Invalidation.Data(5));
+        cache.Invalidate(Invalidation.Entry(5, "a"u8));
+        cache.Invalidate(Invalidation.Data(5));
+        cache.PutCreatedName(5, "a"u8.ToArray(), known, ticket, 100, 200);
+        Assert.False(cache.IsAbsent(5, "z"u8.ToArray()));
+
+        // A full cache starts again, known names too.
+        var small = new MetadataCache(Minute, Minute, capacity: 3);
+        small.PutCreatedDirectory(Directory(5, ctime: 1));
+        for (var i = 0; i < 4; i++) AddName(small, 5, i.ToString(System.Globalization.CultureInfo.InvariantCulture), ctimeFound: i + 1, ctimeLeft: i + 2);
+        Assert.False(small.IsAbsent(5, "z"u8.ToArray()));
+    }
+
+    /// <summary>A create of this mount in <paramref name="directory"/>, as the engine reports it to the cache.</summary>
+    private static void AddName(MetadataCache cache, long directory, string name, long ctimeFound, long ctimeLeft)
+    {
+        var known = cache.KnownNames(directory);
+        var ticket = cache.RowTicket(directory);
+        cache.Invalidate(Invalidation.Entry(directory, System.Text.Encoding.UTF8.GetBytes(name)));
+        cache.Invalidate(Invalidation.Data(directory));
+        if (known is not null) cache.PutCreatedName(directory, System.Text.Encoding.UTF8.GetBytes(name), known, ticket, ctimeFound, ctimeLeft);
+    }
+
+    private static Inode Directory(long id, long ctime) => new() { Id = id, Mode = FileModes.Directory | 0x1ED, Nlink = 2, Ctime = ctime };
+
     private static Inode Row(long id, long mode = FileModes.Regular | 0x1A4) => new() { Id = id, Mode = mode, Nlink = 1 };
 }

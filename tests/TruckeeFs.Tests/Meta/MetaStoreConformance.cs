@@ -164,10 +164,16 @@ public abstract partial class MetaStoreConformance : IDisposable
     [Fact]
     public void Entry_changes_report_the_directory_row_they_leave()
     {
-        Assert.Equal(0, Store.Create(Root, N("d"), new NewNode(DirMode, 0, 0), Tick(), out var dir, out var afterMkdir));
+        Assert.Equal(0, Store.Create(Root, N("d"), new NewNode(DirMode, 0, 0), Tick(), out var dir, out var afterMkdir, out _));
         AssertCurrent(afterMkdir);
-        Assert.Equal(0, Store.Create(dir.Id, N("f"), new NewNode(FileMode, 0, 0), Tick(), out _, out var afterCreate));
+        Assert.Equal(0, Store.Create(dir.Id, N("f"), new NewNode(FileMode, 0, 0), Tick(), out _, out var afterCreate, out var ctimeFound));
         AssertCurrent(afterCreate);
+        // The directory's ctime as the create found it: as its own creation left it.
+        Assert.Equal(dir.Ctime, ctimeFound);
+        Assert.Equal(0, Store.Create(dir.Id, N("g"), new NewNode(FileMode, 0, 0), Tick(), out _, out var afterSecond, out var secondFound));
+        Assert.Equal(afterCreate.Ctime, secondFound);
+        Assert.True(afterSecond.Ctime > secondFound);
+        Assert.Equal(0, Store.Unlink(dir.Id, N("g"), Tick(), null, out _, out _, out _));
         Assert.Equal(0, Store.Unlink(dir.Id, N("f"), Tick(), null, out _, out var afterUnlink, out _));
         AssertCurrent(afterUnlink!);
         Assert.Equal(0, Store.RemoveDirectory(Root, N("d"), Tick(), out _, out var afterRmdir));

@@ -1,3 +1,4 @@
+using MySql.Data.MySqlClient;
 using System.Globalization;
 using TruckeeFs.Testing.Mounting;
 using TruckeeFs.Testing.Posix;
@@ -132,6 +133,63 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
     }
 
     /// <summary>A mount through the counting relay, or straight to the database on <paramref name="sqlPort"/>.</summary>
+    [Fact]
+    public async Task A_name_new_to_a_directory_this_mount_made_is_looked_up_without_a_query_until_something_else_changes_it()
+    {
+        await using var mount = await TruckeeFsMount.StartAsync(Options());
+        await using var other = await TruckeeFsMount.StartAsync(Options(_fs.MariaDb.Port));
+        var made = Path.Combine(mount.Path, "made");
+        Assert.Equal(0, Sys.Mkdir(made, 0x1ED));
+
+        // The kernel looks a name up before it creates it: in a directory this mount did not
+        // make (the root, made at init) that is one query more.
+        var inMade = CreateCost(Path.Combine(made, "first"));
+        var inRoot = CreateCost(Path.Combine(mount.Path, "first"));
+        Assert.Equal(inRoot - 1, inMade);
+        Assert.Equal(inMade, CreateCost(Path.Combine(made, "second")));
+        _relay.Reset();
+        Assert.Equal(Sys.ENOENT, Sys.Stat(Path.Combine(made, "missing"), out _));
+        Assert.Equal(0, Sys.Stat(Path.Combine(made, "second"), out _));
+        Assert.Equal(0, _relay.RoundTrips);
+
+        // Another mount's change of the directory ends it (its invalidation arrives).
+        await File.WriteAllBytesAsync(Path.Combine(other.Path, "made", "theirs"), [1]);
+        await TahoeBackedFilesystem.WaitUntilAsync(() => Sys.Stat(Path.Combine(made, "theirs"), out _) == 0, "this mount saw the other mount's file", 10);
+        _relay.Reset();
+        Assert.Equal(Sys.ENOENT, Sys.Stat(Path.Combine(made, "missing"), out _));
+        Assert.Equal(1, _relay.RoundTrips);
+
+        // So does a change whose invalidation never came (a mount that lost its coordinator):
+        // this mount's next change of the directory finds its ctime moved.
+        var quiet = Path.Combine(mount.Path, "quiet");
+        Assert.Equal(0, Sys.Mkdir(quiet, 0x1ED));
+        Assert.Equal(0, Sys.Stat(quiet, out var quietDirectory));
+        CreateCost(Path.Combine(quiet, "mine"));
+        using (var connection = new MySqlConnection(_fs.ConnectionString))
+        {
+            connection.Open();
+            using var command = new MySqlCommand(
+                "INSERT INTO inodes (mode, uid, gid, nlink, size, atime, mtime, ctime, rdev, target, version) VALUES (33188, 0, 0, 1, 0, 1, 1, 1, 0, NULL, 0);" +
+                "INSERT INTO dirents (parent, name, inode) VALUES (@parent, _binary 'unannounced', LAST_INSERT_ID());" +
+                "UPDATE inodes SET mtime = mtime + 1, ctime = ctime + 1 WHERE id = @parent", connection);
+            command.Parameters.AddWithValue("@parent", (long)quietDirectory.Ino);
+            command.ExecuteNonQuery();
+        }
+        CreateCost(Path.Combine(quiet, "mine too"));
+        Assert.Equal(0, Sys.Stat(Path.Combine(quiet, "unannounced"), out _));
+        Assert.Equal(0, await other.UnmountAsync());
+        Assert.Equal(0, await mount.UnmountAsync());
+    }
+
+    /// <summary>Round trips of creating an empty file that does not exist yet (open with O_EXCL, close).</summary>
+    private int CreateCost(string path)
+    {
+        _relay.Reset();
+        Assert.Equal(0, Sys.Open(path, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x1A4, out var fd));
+        Assert.Equal(0, Sys.Close(fd));
+        return _relay.RoundTrips;
+    }
+
     private TruckeeFsMountOptions Options(int? sqlPort = null) => new()
     {
         ExtraArgs =
