@@ -100,6 +100,9 @@ public interface IMetaStore : ISessionStore, IDisposable
     /// <summary>The block map of a file, in index order (holes are absent).</summary>
     IReadOnlyList<BlockRef> GetBlocks(long inode);
 
+    /// <summary>A file's row (null if none) and block map, as of one moment.</summary>
+    (Inode? Row, IReadOnlyList<BlockRef> Blocks) GetInodeWithBlocks(long inode);
+
     /// <summary>
     /// Commits a complete new version of a file: <see cref="ContentCommit.Blocks"/> becomes its
     /// whole block map (blocks absent from it are holes or beyond the end), with size and times;

@@ -65,19 +65,38 @@ public sealed partial class SqlMetaStore : IMetaStore
             "FROM dirents d JOIN inodes i ON i.id = d.inode WHERE d.parent = @directory AND d.id > @afterCookie ORDER BY d.id LIMIT @limit",
             new { directory, afterCookie, limit });
         var entries = new List<DirectoryEntry>();
-        while (reader.Read())
-        {
-            var inode = new Inode
-            {
-                Id = reader.GetInt64(2), Mode = reader.GetInt64(3), Uid = reader.GetInt64(4), Gid = reader.GetInt64(5),
-                Nlink = reader.GetInt64(6), Size = reader.GetInt64(7), Atime = reader.GetInt64(8), Mtime = reader.GetInt64(9),
-                Ctime = reader.GetInt64(10), Rdev = reader.GetInt64(11), Target = reader.IsDBNull(12) ? null : (byte[])reader.GetValue(12),
-                Version = reader.GetInt64(13),
-            };
-            entries.Add(new DirectoryEntry(reader.GetInt64(0), (byte[])reader.GetValue(1), inode));
-        }
+        while (reader.Read()) entries.Add(new DirectoryEntry(reader.GetInt64(0), (byte[])reader.GetValue(1), InodeAt(reader, 2)));
         return entries;
     });
+
+    /// <summary>
+    /// A file's row and block map as one statement saw them, so that no commit lands between
+    /// the two (an open of a file not open here needs both).
+    /// </summary>
+    public (Inode? Row, IReadOnlyList<BlockRef> Blocks) GetInodeWithBlocks(long inode) => Read(c =>
+    {
+        using var reader = c.ExecuteReader(
+            "SELECT i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version, b.idx, b.cap, b.length " +
+            "FROM inodes i LEFT JOIN blocks b ON b.inode = i.id WHERE i.id = @inode ORDER BY b.idx",
+            new { inode });
+        Inode? row = null;
+        var blocks = new List<BlockRef>();
+        while (reader.Read())
+        {
+            row ??= InodeAt(reader, 0);
+            if (!reader.IsDBNull(12)) blocks.Add(new BlockRef(reader.GetInt64(12), reader.IsDBNull(13) ? null : reader.GetString(13), reader.GetInt64(14)));
+        }
+        return ((Inode?)row, (IReadOnlyList<BlockRef>)blocks);
+    });
+
+    /// <summary>An inode row from the columns of <see cref="InodeColumns"/>, in its order, starting at <paramref name="first"/>.</summary>
+    private static Inode InodeAt(System.Data.IDataReader reader, int first) => new()
+    {
+        Id = reader.GetInt64(first), Mode = reader.GetInt64(first + 1), Uid = reader.GetInt64(first + 2), Gid = reader.GetInt64(first + 3),
+        Nlink = reader.GetInt64(first + 4), Size = reader.GetInt64(first + 5), Atime = reader.GetInt64(first + 6), Mtime = reader.GetInt64(first + 7),
+        Ctime = reader.GetInt64(first + 8), Rdev = reader.GetInt64(first + 9), Target = reader.IsDBNull(first + 10) ? null : (byte[])reader.GetValue(first + 10),
+        Version = reader.GetInt64(first + 11),
+    };
 
     public long ParentOf(long directory) => Read(c => ParentOf(c, null, directory));
 

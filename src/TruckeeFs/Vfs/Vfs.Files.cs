@@ -29,7 +29,7 @@ public sealed partial class Vfs
         if (status == Errno.EEXIST && (flags & OpenFlags.Exclusive) == 0) return OpenExisting(context, parent, name, flags, out entry, out handle);
         if (status != 0) return status;
         CountOpen(entry.Id);
-        handle = OpenHandle(entry, flags, isNew: true);
+        handle = OpenHandle(entry, flags, blocks: []);
         lock (_liveLock)
         {
             if (_live.TryGetValue(entry.Id, out var live)) live.ServedVersion = entry.Version;
@@ -55,13 +55,16 @@ public sealed partial class Vfs
         // On the inode's stripe: an unlink deleting the file with its last name goes before or after.
         lock (OpenStripe(inode))
         {
-            row = CurrentInode(inode);
+            // A file not open here needs its block map too: read with the row, in one query.
+            IReadOnlyList<BlockRef>? blocks = null;
+            if (HasContent(inode)) row = CurrentInode(inode);
+            else (row, blocks) = CurrentInodeWithBlocks(inode);
             if (row is null) return (Errno.ENOENT, 0, false);
             if (row.IsDirectory) return (Errno.EISDIR, 0, false);
             if (!row.IsRegular) return (Errno.ENXIO, 0, false);
             var recorded = RecordOpen(inode);
             if (recorded != 0) return (recorded, 0, false);
-            handle = OpenHandle(row, flags, isNew: false);
+            handle = OpenHandle(row, flags, blocks);
         }
         var content = _handles[handle].Content;
         await content.RefreshAsync(row).ConfigureAwait(false);
@@ -498,29 +501,50 @@ public sealed partial class Vfs
         if (left > 0) Log.LeftStaged(_log, left);
     }
 
-    private ulong OpenHandle(Inode inode, int flags, bool isNew)
+    /// <param name="blocks">The file's block map if known with <paramref name="inode"/> (empty for a file just created); read if needed otherwise.</param>
+    private ulong OpenHandle(Inode inode, int flags, IReadOnlyList<BlockRef>? blocks)
     {
         var handle = (ulong)Interlocked.Increment(ref _nextHandle);
-        var content = AcquireContent(inode, isNew);
+        var content = AcquireContent(inode, blocks);
         content.AddHandle();
         _handles[handle] = new FileHandle(inode.Id, flags, content);
         return handle;
     }
 
     /// <summary>The inode's shared content state, counted as one more open.</summary>
-    /// <param name="isNew">The file was just created: it has no blocks to look up.</param>
-    private FileContent AcquireContent(Inode inode, bool isNew = false)
+    /// <param name="blocks">The block map read with <paramref name="inode"/>, if it was.</param>
+    private FileContent AcquireContent(Inode inode, IReadOnlyList<BlockRef>? blocks = null)
     {
         lock (_liveLock)
         {
             if (!_live.TryGetValue(inode.Id, out var live)) _live[inode.Id] = live = new LiveInode();
             live.Opens++;
-            // Loading the block map under the lock keeps one content per inode; it is one indexed read.
-            if (live.Content is not null || isNew) return live.Content ??= new FileContent(inode.Id, inode, [], _content);
-            // The caller's row may predate a commit that landed (and let the previous content go) since: read it again.
-            var current = CurrentInode(inode.Id) ?? inode;
-            return live.Content = new FileContent(inode.Id, current, _meta.GetBlocks(inode.Id), _content);
+            if (live.Content is not null) return live.Content;
+            // Loading the block map under the lock keeps one content per inode; it is one indexed
+            // read. The caller's row may predate a commit that landed (and let the previous
+            // content go) since: it is read again with the map.
+            if (blocks is null)
+            {
+                var (current, map) = CurrentInodeWithBlocks(inode.Id);
+                (inode, blocks) = (current ?? inode, map);
+            }
+            return live.Content = new FileContent(inode.Id, inode, blocks, _content);
         }
+    }
+
+    /// <summary>Whether the inode has content state here (open, or waiting for its commit).</summary>
+    private bool HasContent(long inode)
+    {
+        lock (_liveLock) return _live.TryGetValue(inode, out var live) && live.Content is not null;
+    }
+
+    /// <summary>A file's row, as <see cref="CurrentInode"/> reads it, with its block map.</summary>
+    private (Inode? Row, IReadOnlyList<BlockRef> Blocks) CurrentInodeWithBlocks(long inode)
+    {
+        var ticket = _cache.Ticket();
+        var (row, blocks) = _meta.GetInodeWithBlocks(inode);
+        if (row is not null) _cache.PutInode(row, ticket);
+        return (row, blocks);
     }
 
     private void ReleaseContent(long inode)

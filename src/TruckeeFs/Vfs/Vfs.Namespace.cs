@@ -177,7 +177,7 @@ public sealed partial class Vfs
         if (!MayOpen(context, found, flags)) return Errno.EACCES;
         var status = RecordOpen(found.Id);
         if (status != 0) return status;
-        handle = OpenHandle(found, flags, isNew: false);
+        handle = OpenHandle(found, flags, blocks: null);
         // Rare enough (two mounts creating one name at once) to truncate on this thread.
         if ((flags & OpenFlags.Truncate) != 0) _handles[handle].Content.TruncateAsync(0, Now()).AsTask().GetAwaiter().GetResult();
         entry = Remember(found);

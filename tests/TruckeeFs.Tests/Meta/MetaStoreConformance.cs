@@ -413,6 +413,27 @@ public abstract partial class MetaStoreConformance : IDisposable
     }
 
     [Fact]
+    public void A_row_is_read_with_its_block_map()
+    {
+        Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
+        var (row, blocks) = Store.GetInodeWithBlocks(a.Id);
+        Assert.Equal(a.Id, row!.Id);
+        Assert.Empty(blocks);
+
+        // Block 1 is a hole; the map comes in index order.
+        Store.CommitContent(a.Id, new ContentCommit([new(2, "cap-2", 4), new(0, "cap-0", 4)], 12, 1, 1), out var committed, out _);
+        (row, blocks) = Store.GetInodeWithBlocks(a.Id);
+        Assert.Equal(committed.Version, row!.Version);
+        Assert.Equal(12, row.Size);
+        Assert.Equal([new BlockRef(0, "cap-0", 4), new BlockRef(2, "cap-2", 4)], blocks);
+        Assert.Equal(Store.GetInode(a.Id)!.Mtime, row.Mtime);
+
+        (row, blocks) = Store.GetInodeWithBlocks(a.Id + 1000);
+        Assert.Null(row);
+        Assert.Empty(blocks);
+    }
+
+    [Fact]
     public void A_map_of_more_blocks_than_one_batch_holds_commits_and_frees_whole()
     {
         Store.Create(Root, N("big"), new NewNode(FileMode, 0, 0), Tick(), out var file);

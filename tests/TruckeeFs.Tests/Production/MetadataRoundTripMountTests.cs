@@ -181,6 +181,28 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
         Assert.Equal(0, await mount.UnmountAsync());
     }
 
+    [Fact]
+    public async Task An_open_of_a_file_not_open_here_reads_its_row_and_block_map_in_one_query()
+    {
+        await using var mount = await TruckeeFsMount.StartAsync(Options());
+        var path = Path.Combine(mount.Path, "kept");
+        Assert.Equal(0, Sys.Open(path, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x1A4, out var fd));
+        Assert.Equal(0, Sys.Write(fd, [1, 2, 3], out _));
+        Assert.Equal(0, Sys.Fsync(fd));
+        Assert.Equal(0, Sys.Close(fd));
+        Assert.Equal(0, Sys.Stat(path, out _));
+        // The kernel's release of the write's descriptor comes after close(2) returned.
+        await Task.Delay(TimeSpan.FromMilliseconds(300));
+
+        // Opens on a shared database read the row afresh (close-to-open across mounts); the
+        // block map comes with it. The reference of the file, taken at its create, is still there.
+        _relay.Reset();
+        Assert.Equal(0, Sys.Open(path, Sys.O_RDONLY, 0, out fd));
+        Assert.Equal(0, Sys.Close(fd));
+        Assert.Equal(1, _relay.RoundTrips);
+        Assert.Equal(0, await mount.UnmountAsync());
+    }
+
     /// <summary>Round trips of creating an empty file that does not exist yet (open with O_EXCL, close).</summary>
     private int CreateCost(string path)
     {
