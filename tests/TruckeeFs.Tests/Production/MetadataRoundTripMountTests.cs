@@ -37,15 +37,7 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
         var dir = Path.Combine(mount.Path, "d");
         Assert.Equal(0, Sys.Mkdir(dir, 0x1ED));
         var names = Enumerable.Range(0, 20).Select(i => Path.Combine(dir, string.Create(CultureInfo.InvariantCulture, $"f{i}"))).ToList();
-        foreach (var name in names)
-        {
-            Assert.Equal(0, Sys.Open(name, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x1A4, out var fd));
-            Assert.Equal(0, Sys.Write(fd, [1, 2, 3], out _));
-            // The commit a close would run after close(2) returned (the kernel sends the release
-            // on its own), before fsync(2) returns.
-            Assert.Equal(0, Sys.Fsync(fd));
-            Assert.Equal(0, Sys.Close(fd));
-        }
+        foreach (var name in names) CreateCommitted(name);
 
         _relay.Reset();
         Assert.Equal(0, Sys.Stat(dir, out var directory));
@@ -105,10 +97,7 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
     {
         await using var mount = await TruckeeFsMount.StartAsync(Options());
         var path = Path.Combine(mount.Path, "doomed");
-        Assert.Equal(0, Sys.Open(path, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x1A4, out var fd));
-        Assert.Equal(0, Sys.Write(fd, [1, 2, 3], out _));
-        Assert.Equal(0, Sys.Fsync(fd));
-        Assert.Equal(0, Sys.Close(fd));
+        CreateCommitted(path);
         Assert.Equal(0, Sys.Stat(path, out var file));
         var inode = (long)file.Ino;
         var objects = Path.Combine(mount.DataDir, "contents");
@@ -186,10 +175,7 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
     {
         await using var mount = await TruckeeFsMount.StartAsync(Options());
         var path = Path.Combine(mount.Path, "kept");
-        Assert.Equal(0, Sys.Open(path, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x1A4, out var fd));
-        Assert.Equal(0, Sys.Write(fd, [1, 2, 3], out _));
-        Assert.Equal(0, Sys.Fsync(fd));
-        Assert.Equal(0, Sys.Close(fd));
+        CreateCommitted(path);
         Assert.Equal(0, Sys.Stat(path, out _));
         // The kernel's release of the write's descriptor comes after close(2) returned.
         await Task.Delay(TimeSpan.FromMilliseconds(300));
@@ -197,10 +183,22 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
         // Opens on a shared database read the row afresh (close-to-open across mounts); the
         // block map comes with it. The reference of the file, taken at its create, is still there.
         _relay.Reset();
-        Assert.Equal(0, Sys.Open(path, Sys.O_RDONLY, 0, out fd));
+        Assert.Equal(0, Sys.Open(path, Sys.O_RDONLY, 0, out var fd));
         Assert.Equal(0, Sys.Close(fd));
         Assert.Equal(1, _relay.RoundTrips);
         Assert.Equal(0, await mount.UnmountAsync());
+    }
+
+    /// <summary>
+    /// Creates a file of three bytes, committed before fsync(2) returns: the commit a close would
+    /// run after close(2) returned (the kernel sends the release on its own).
+    /// </summary>
+    private static void CreateCommitted(string path)
+    {
+        Assert.Equal(0, Sys.Open(path, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x1A4, out var fd));
+        Assert.Equal(0, Sys.Write(fd, [1, 2, 3], out _));
+        Assert.Equal(0, Sys.Fsync(fd));
+        Assert.Equal(0, Sys.Close(fd));
     }
 
     /// <summary>Round trips of creating an empty file that does not exist yet (open with O_EXCL, close).</summary>
