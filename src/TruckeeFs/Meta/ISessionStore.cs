@@ -37,8 +37,11 @@ public interface ISessionStore
     /// <summary>Records that <paramref name="session"/> has <paramref name="inode"/> open; ENOENT if the inode is gone. See also <see cref="IMetaStore.Create"/>.</summary>
     int AddOpen(long inode, long session);
 
-    /// <summary>The session closed its last handle of <paramref name="inode"/>.</summary>
-    void RemoveOpen(long inode, long session);
+    /// <summary>
+    /// The session closed its last handle of each of <paramref name="inodes"/>: their references
+    /// go in one transaction. Returns those of them left without a name (they may now be reclaimable).
+    /// </summary>
+    IReadOnlyList<long> RemoveOpens(IReadOnlyCollection<long> inodes, long session);
 
     /// <summary>
     /// Takes, changes or releases a lock (<see cref="FileLockRequest.Type"/> Unlock) of

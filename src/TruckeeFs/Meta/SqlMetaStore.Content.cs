@@ -143,11 +143,11 @@ public sealed partial class SqlMetaStore
             batch.Add($"SELECT cap FROM contents WHERE cap IN {list} AND refs <= 0");
             batch.Add($"DELETE FROM contents WHERE cap IN {list} AND refs <= 0");
             if (i == chunks.Count - 1) break;
-            freed.AddRange(FirstColumn(c, t, batch.Sql, batch.Parameters));
+            freed.AddRange(FirstColumn<string>(c, t, batch.Sql, batch.Parameters));
             batch = new SqlBatch();
         }
         batch.Add(last);
-        freed.AddRange(FirstColumn(c, t, CommitWith(t, batch.Sql), batch.Parameters));
+        freed.AddRange(FirstColumn<string>(c, t, CommitWith(t, batch.Sql), batch.Parameters));
         return freed;
     }
 
@@ -156,11 +156,11 @@ public sealed partial class SqlMetaStore
     /// the command for the statements after the query, which MySql.Data does with a KILL QUERY
     /// from a connection of its own; its reader runs them when closed.
     /// </summary>
-    private static List<string> FirstColumn(DbConnection c, DbTransaction t, string sql, object parameters)
+    private static List<T> FirstColumn<T>(DbConnection c, DbTransaction t, string sql, object parameters)
     {
-        var values = new List<string>();
+        var values = new List<T>();
         using var reader = c.ExecuteReader(sql, parameters, t);
-        while (reader.Read()) values.Add(reader.GetString(0));
+        while (reader.Read()) values.Add((T)reader.GetValue(0));
         return values;
     }
 

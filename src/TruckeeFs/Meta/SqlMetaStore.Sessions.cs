@@ -62,8 +62,26 @@ public sealed partial class SqlMetaStore
 
     public bool IsShared => _dialect.IsShared;
 
-    public void RemoveOpen(long inode, long session) =>
-        WriteCount((c, t) => c.Execute(CommitWith(t, "DELETE FROM opens WHERE inode = @inode AND session = @session"), new { inode, session }, t));
+    public IReadOnlyList<long> RemoveOpens(IReadOnlyCollection<long> inodes, long session)
+    {
+        if (inodes.Count == 0) return [];
+        List<long> unlinked = [];
+        Write((c, t) =>
+        {
+            unlinked = [];
+            var chunks = inodes.Distinct().Chunk(SqlBatch.MaxStatements).ToList();
+            for (var i = 0; i < chunks.Count; i++)
+            {
+                var batch = new SqlBatch();
+                var list = batch.BindList(chunks[i]);
+                batch.Add($"SELECT id FROM inodes WHERE id IN {list} AND nlink = 0");
+                batch.Add($"DELETE FROM opens WHERE session = {batch.Bind(session)} AND inode IN {list}");
+                unlinked.AddRange(FirstColumn<long>(c, t, i == chunks.Count - 1 ? CommitWith(t, batch.Sql) : batch.Sql, batch.Parameters));
+            }
+            return 0;
+        });
+        return unlinked;
+    }
 
     public FileLockRecord? TestLock(FileLockRequest request) => Read(c =>
         FirstConflict(SelectLocks(c, null, request.Inode, request.Flock), request));

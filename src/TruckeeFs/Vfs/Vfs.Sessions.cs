@@ -10,6 +10,9 @@ public sealed partial class Vfs
     // inode's stripe, so that a removal and a reopen racing on one inode reach the database in
     // the order they happened here. Count 0: closed, its reference not removed yet.
     private const int OpenStripes = 64;
+
+    /// <summary>Closed files whose references one transaction removes at a heartbeat.</summary>
+    private const int ForgetBatch = 1024;
     private readonly Lock[] _openStripes = [.. Enumerable.Range(0, OpenStripes).Select(_ => new Lock())];
     private readonly Dictionary<long, int> _sessionOpens = [];
     private readonly Dictionary<long, (long Heartbeat, long SeenAt)> _othersSeen = [];
@@ -228,25 +231,40 @@ public sealed partial class Vfs
     {
         List<long> closed;
         lock (_sessionOpens) closed = [.. _sessionOpens.Where(e => e.Value == 0).Select(e => e.Key)];
-        foreach (var inode in closed)
+        foreach (var some in closed.Chunk(ForgetBatch))
         {
-            if (!ForgetClosedFile(inode)) continue;
-            if (_meta.GetInode(inode) is { Nlink: 0 } && !IsLive(inode)) await ReclaimAsync(inode).ConfigureAwait(false);
+            foreach (var inode in ForgetClosedFiles(some))
+                if (!IsLive(inode)) await ReclaimAsync(inode).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Removes this mount's reference to <paramref name="inode"/> if no handle of it is open here; returns whether it did.</summary>
-    private bool ForgetClosedFile(long inode)
+    /// <summary>
+    /// Removes this mount's references to those of <paramref name="inodes"/> no handle here has
+    /// open, in one transaction; returns those of them left without a name.
+    /// </summary>
+    private IReadOnlyList<long> ForgetClosedFiles(long[] inodes)
     {
-        lock (OpenStripe(inode))
+        // Opens of these inodes wait on their stripes until the references are gone (an open
+        // after that records its reference again). Taken in index order; no other path holds two.
+        var stripes = inodes.Select(inode => (int)(inode % OpenStripes)).Distinct().Order().ToList();
+        foreach (var stripe in stripes) _openStripes[stripe].Enter();
+        try
         {
+            List<long> forgotten = [];
             lock (_sessionOpens)
             {
-                if (_sessionOpens.GetValueOrDefault(inode, -1) != 0) return false;
-                _sessionOpens.Remove(inode);
+                foreach (var inode in inodes)
+                {
+                    if (_sessionOpens.GetValueOrDefault(inode, -1) != 0) continue;
+                    _sessionOpens.Remove(inode);
+                    forgotten.Add(inode);
+                }
             }
-            _meta.RemoveOpen(inode, SessionId);
-            return true;
+            return _meta.RemoveOpens(forgotten, SessionId);
+        }
+        finally
+        {
+            for (var i = stripes.Count - 1; i >= 0; i--) _openStripes[stripes[i]].Exit();
         }
     }
 

@@ -241,7 +241,7 @@ public sealed partial class Vfs : IAsyncDisposable
     private async Task ReclaimAsync(long inode)
     {
         // This mount's own reference of a file it closed must not keep the file alive.
-        ForgetClosedFile(inode);
+        ForgetClosedFiles([inode]);
         _meta.DeleteInode(inode, out var unreferenced);
         _cache.Forget(inode);
         _content.Collector.Discard(unreferenced);

@@ -41,9 +41,9 @@ public sealed class MariaDbRoundTripTests : IDisposable
         Assert.Equal(1, RoundTrips(() => _store.GetInode(file.Id)));
         Assert.Equal(1, RoundTrips(() => _store.Lookup(Root, "f"u8.ToArray())));
         Assert.Equal(2, RoundTrips(() => _store.SetAttributes(file.Id, new AttributeChange { Mode = 0x180 }, 5, out _)));
-        Assert.Equal(1, RoundTrips(() => _store.RemoveOpen(file.Id, session)));
+        Assert.Equal(1, RoundTrips(() => _store.RemoveOpens([file.Id], session)));
         Assert.Equal(2, RoundTrips(() => _store.AddOpen(file.Id, session)));
-        Assert.Equal(1, RoundTrips(() => _store.RemoveOpen(file.Id, session)));
+        Assert.Equal(1, RoundTrips(() => _store.RemoveOpens([file.Id], session)));
         Assert.Equal(2, RoundTrips(() => _store.Unlink(Root, "f"u8.ToArray(), 6, out _)));
         Assert.Equal(2, RoundTrips(() => _store.DeleteInode(file.Id, out _)));
         _store.Create(Root, "g"u8.ToArray(), new NewNode(FileMode, 0, 0), 6, out var other);
@@ -51,6 +51,13 @@ public sealed class MariaDbRoundTripTests : IDisposable
         Assert.Equal(2, RoundTrips(() => _store.Unlink(Root, "g"u8.ToArray(), 6, new Reclaim(other.Id, session), out _, out _, out _)));
         Assert.Null(_store.GetInode(other.Id));
         Assert.Equal(1, RoundTrips(() => _store.Heartbeat(session, 7)));
+        // A heartbeat's removal of the references of every file closed since: one round trip.
+        var closed = Enumerable.Range(0, 200).Select(i =>
+        {
+            _store.Create(Root, System.Text.Encoding.ASCII.GetBytes($"closed{i}"), new NewNode(FileMode, 0, 0), 8, out var file, session);
+            return file.Id;
+        }).ToList();
+        Assert.Equal(1, RoundTrips(() => _store.RemoveOpens(closed, session)));
     }
 
     [Fact]

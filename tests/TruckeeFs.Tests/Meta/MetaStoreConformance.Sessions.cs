@@ -44,10 +44,32 @@ public abstract partial class MetaStoreConformance
 
         Assert.Equal(Errno.EBUSY, Store.DeleteInode(file, out _));
         Assert.DoesNotContain(file, Store.OrphanInodes());
-        Store.RemoveOpen(file, session);
+        Assert.Equal([file], Store.RemoveOpens([file], session));
         Assert.Contains(file, Store.OrphanInodes());
         Assert.Equal(0, Store.DeleteInode(file, out _));
         Assert.Equal(Errno.ENOENT, Store.AddOpen(file, session));
+    }
+
+    [Fact]
+    public void A_sessions_references_go_together_and_the_nameless_among_them_are_reported()
+    {
+        var mine = Store.OpenSession(new SessionInfo("h", 1, "/m", Tick(), ""));
+        var theirs = Store.OpenSession(new SessionInfo("h", 2, "/m", Tick(), ""));
+        // More than one batch of statements holds.
+        var files = Enumerable.Range(0, 600).Select(i => NewFile(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"f{i}"))).ToList();
+        foreach (var file in files) Assert.Equal(0, Store.AddOpen(file, mine));
+        Assert.Equal(0, Store.AddOpen(files[0], theirs));
+        Assert.Equal(0, Store.Unlink(Root, N("f1"), Tick(), out _));
+        Assert.Equal(0, Store.Unlink(Root, N("f599"), Tick(), out _));
+        Assert.Equal(0, Store.Unlink(Root, N("f0"), Tick(), out _));
+
+        Assert.Empty(Store.RemoveOpens([], mine));
+        Assert.Equal([files[0], files[1], files[599]], Store.RemoveOpens(files, mine).Order());
+
+        // Only the other session's reference is left: it keeps its file from being an orphan.
+        Assert.Equal([files[1], files[599]], Store.OrphanInodes().Order());
+        Assert.True(Store.RemoveSession(theirs, out var released));
+        Assert.Equal([files[0]], released);
     }
 
     [Fact]

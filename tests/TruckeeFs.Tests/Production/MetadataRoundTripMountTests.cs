@@ -189,6 +189,21 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
         Assert.Equal(0, await mount.UnmountAsync());
     }
 
+    [Fact]
+    public async Task A_heartbeat_removes_the_references_of_every_file_closed_since_in_one_transaction()
+    {
+        await using var mount = await TruckeeFsMount.StartAsync(Options(heartbeatSeconds: 1));
+        for (var i = 0; i < 40; i++) CreateCost(Path.Combine(mount.Path, string.Create(CultureInfo.InvariantCulture, $"closed{i}")));
+
+        _relay.Reset();
+        await TahoeBackedFilesystem.WaitUntilAsync(() => _fs.Count("SELECT COUNT(*) FROM opens") == 0, "the references of the closed files left", 10);
+
+        // Each heartbeat costs its own round trip and a look at the other sessions; the 40
+        // references went together (one by one, they took 80).
+        Assert.InRange(_relay.RoundTrips, 1, 8);
+        Assert.Equal(0, await mount.UnmountAsync());
+    }
+
     /// <summary>
     /// Creates a file of three bytes, committed before fsync(2) returns: the commit a close would
     /// run after close(2) returned (the kernel sends the release on its own).
@@ -210,12 +225,14 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
         return _relay.RoundTrips;
     }
 
-    private TruckeeFsMountOptions Options(int? sqlPort = null) => new()
+    /// <summary>Through the counting relay, or straight to <paramref name="sqlPort"/>; heartbeats put off unless asked for.</summary>
+    private TruckeeFsMountOptions Options(int? sqlPort = null, int heartbeatSeconds = 3600) => new()
     {
         ExtraArgs =
         [
             "--sql-host", string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{sqlPort ?? _relay.Port}"), "--sql-db", _fs.Database, "--sql-user", _fs.MariaDb.User,
-            "--redis-host", _fs.Redis.EndPoint, "--session-heartbeat", "3600", "--session-timeout", "7200",
+            "--redis-host", _fs.Redis.EndPoint, "--session-heartbeat", heartbeatSeconds.ToString(CultureInfo.InvariantCulture),
+            "--session-timeout", Math.Max(30, 2 * heartbeatSeconds).ToString(CultureInfo.InvariantCulture),
         ],
         Environment = new Dictionary<string, string?> { ["TRUCKEEFS_SQL_PASS"] = _fs.MariaDb.Password },
     };
