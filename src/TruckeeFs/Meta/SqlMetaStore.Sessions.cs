@@ -51,14 +51,24 @@ public sealed partial class SqlMetaStore
         return true;
     }
 
-    public int AddOpen(long inode, long session) => Write((c, t) =>
+    public int AddOpen(long inode, long session)
     {
-        // The inode row lock orders this against DeleteInode: either the inode is deleted
-        // first (ENOENT here) or this reference stops the deletion.
-        if (c.ExecuteScalar<long?>($"SELECT id FROM inodes WHERE id = @inode{_forUpdate}", new { inode }, t) is null) return Errno.ENOENT;
-        c.Execute(CommitWith(t, _dialect.Upsert("opens", "inode, session", "@inode, @session", "inode, session", "session = session")), new { inode, session }, t);
-        return 0;
-    });
+        var found = false;
+        Write((c, t) =>
+        {
+            // The inode row lock orders this against DeleteInode: either the inode is deleted
+            // first (ENOENT here) or this reference stops the deletion. Held from the first
+            // statement, it lets the insert, which copies the id from the row, follow in the same
+            // batch: no row, no reference.
+            found = FirstColumn<long>(c, t, CommitWith(t,
+                $"SELECT id FROM inodes WHERE id = @inode{_forUpdate};\n" +
+                "INSERT INTO opens (inode, session) SELECT id, @session FROM inodes WHERE id = @inode " +
+                "AND NOT EXISTS (SELECT 1 FROM opens WHERE inode = @inode AND session = @session)"),
+                new { inode, session }).Count > 0;
+            return 0;
+        });
+        return found ? 0 : Errno.ENOENT;
+    }
 
     public bool IsShared => _dialect.IsShared;
 

@@ -51,6 +51,26 @@ public abstract partial class MetaStoreConformance
     }
 
     [Fact]
+    public void An_open_reference_and_the_deletion_of_a_nameless_inode_never_both_succeed()
+    {
+        var session = Store.OpenSession(new SessionInfo("h", 1, "/m", Tick(), ""));
+        for (var round = 0; round < 30; round++)
+        {
+            var name = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"race{round}");
+            var file = NewFile(name);
+            Assert.Equal(0, Store.Unlink(Root, N(name), Tick(), out _));
+            int opened = -1, deleted = -1;
+            Parallel.Invoke(() => opened = Store.AddOpen(file, session), () => deleted = Store.DeleteInode(file, out _));
+
+            // Either the reference came first and kept the inode, or the deletion did and the
+            // reference found nothing to refer to.
+            Assert.True((opened, deleted) is (0, Errno.EBUSY) or (Errno.ENOENT, 0), $"round {round}: open {opened}, delete {deleted}");
+            Assert.Equal(opened == 0, Store.GetInode(file) is not null);
+            if (opened == 0) Assert.Equal([file], Store.RemoveOpens([file], session));
+        }
+    }
+
+    [Fact]
     public void A_sessions_references_go_together_and_the_nameless_among_them_are_reported()
     {
         var mine = Store.OpenSession(new SessionInfo("h", 1, "/m", Tick(), ""));
