@@ -82,7 +82,6 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
     public override string CapType => "VARCHAR(512) CHARACTER SET ascii COLLATE ascii_bin";
     public override string TableOptions => "ENGINE=InnoDB";
     public override string LastInsertId => "LAST_INSERT_ID()";
-    public override string RowCount => "ROW_COUNT()";
     public override string ForUpdate => " FOR UPDATE";
     public override string Description => $"mysql {_options.Host}:{_options.Port}/{_options.Database}";
 

@@ -26,9 +26,6 @@ public abstract class SqlDialect
     /// <summary>Expression giving the id of the row the last INSERT created on this connection.</summary>
     public abstract string LastInsertId { get; }
 
-    /// <summary>Expression giving the number of rows the previous INSERT, UPDATE or DELETE changed (matched, for an UPDATE).</summary>
-    public abstract string RowCount { get; }
-
     /// <summary>Appended to a SELECT inside a write transaction to lock the rows it reads.</summary>
     public abstract string ForUpdate { get; }
 

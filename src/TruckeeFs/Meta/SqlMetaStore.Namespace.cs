@@ -13,28 +13,39 @@ public sealed partial class SqlMetaStore
         Inode? result = null;
         Inode? parentRow = null;
         long ctimeFound = 0;
-        var status = 0;
-        var isDirectory = (node.Mode & FileModes.TypeMask) == FileModes.Directory;
-        var links = isDirectory ? 1 : 0;
-        Write((c, t) =>
+        var status = Write((c, t) =>
         {
-            status = 0;
-            using var reader = c.ExecuteReader(CommitWith(t, CreateBatch(openedBy != 0)), new
+            var (dir, existing) = DirectoryAndEntry(c, t, parent, name);
+            var status = DirectoryStatus(dir);
+            if (status != 0) return status;
+            if (existing is not null) return Errno.EEXIST;
+
+            var isDirectory = (node.Mode & FileModes.TypeMask) == FileModes.Directory;
+            var mode = node.Mode;
+            var gid = node.Gid;
+            // A set-group-ID directory hands its group to new entries, and its flag to new subdirectories.
+            if ((dir!.Mode & FileModes.SetGid) != 0)
             {
-                parent, name, node.Mode, node.Uid, node.Gid, Nlink = isDirectory ? 2 : 1, Size = node.Target?.Length ?? 0,
-                node.Rdev, node.Target, now, links, isDirectory = isDirectory ? 1 : 0, openedBy,
-            }, t);
-            var dir = reader.Read() ? InodeAt(reader, 0) : null;
-            reader.NextResult();
-            var taken = reader.Read();
-            reader.NextResult();
-            var row = reader.Read() ? InodeAt(reader, 0) : null;
-            // The inserts were guarded by the same checks: when one fails, nothing changed.
-            status = DirectoryStatus(dir);
-            if (status == 0 && taken) status = Errno.EEXIST;
-            if (status != 0) return 0;
-            result = row ?? throw new InvalidOperationException($"the create of a name in directory {parent} found no inode under it");
-            ctimeFound = dir!.Ctime;
+                gid = dir.Gid;
+                if (isDirectory) mode |= FileModes.SetGid;
+            }
+            var inode = new Inode
+            {
+                Mode = mode, Uid = node.Uid, Gid = gid, Nlink = isDirectory ? 2 : 1,
+                Size = node.Target?.Length ?? 0, Atime = now, Mtime = now, Ctime = now, Rdev = node.Rdev, Target = node.Target,
+            };
+            var links = isDirectory ? 1 : 0;
+            // The checks above locked the directory and the name; the rest is one batch with the commit.
+            inode.Id = c.ExecuteScalar<long>(CommitWith(t,
+                "INSERT INTO inodes (mode, uid, gid, nlink, size, atime, mtime, ctime, rdev, target, version) " +
+                "VALUES (@Mode, @Uid, @Gid, @Nlink, @Size, @now, @now, @now, @Rdev, @Target, 0);\n" +
+                $"INSERT INTO dirents (parent, name, inode) VALUES (@parent, @name, {_dialect.LastInsertId});\n" +
+                "UPDATE inodes SET nlink = nlink + @links, mtime = @now, ctime = @now WHERE id = @parent;\n" +
+                (openedBy != 0 ? "INSERT INTO opens (inode, session) SELECT inode, @openedBy FROM dirents WHERE parent = @parent AND name = @name;\n" : "") +
+                "SELECT inode FROM dirents WHERE parent = @parent AND name = @name"),
+                new { inode.Mode, inode.Uid, inode.Gid, inode.Nlink, inode.Size, inode.Rdev, inode.Target, now, parent, name, links, openedBy }, t);
+            result = inode;
+            ctimeFound = dir.Ctime;
             parentRow = Touched(dir, links, now);
             return 0;
         });
@@ -43,26 +54,6 @@ public sealed partial class SqlMetaStore
         directoryCtime = ctimeFound;
         return status;
     }
-
-    /// <summary>
-    /// A create in one batch, so one round trip on MySQL: the directory's row and the name are
-    /// locked and read by the first statements, and each write that follows happens only if the
-    /// one before it did (the first only if the directory is a live one without the name). The
-    /// new node's group, and a new directory's set-group-ID flag, come from a set-group-ID
-    /// directory. The last statement reads the inode the name now points to.
-    /// </summary>
-    private string CreateBatch(bool opens) =>
-        $"SELECT {InodeColumns} FROM inodes WHERE id = @parent{_forUpdate};\n" +
-        $"SELECT id FROM dirents WHERE parent = @parent AND name = @name{_forUpdate};\n" +
-        "INSERT INTO inodes (mode, uid, gid, nlink, size, atime, mtime, ctime, rdev, target, version) " +
-        $"SELECT @Mode | CASE WHEN (mode & {FileModes.SetGid}) <> 0 AND @isDirectory = 1 THEN {FileModes.SetGid} ELSE 0 END, @Uid, " +
-        $"CASE WHEN (mode & {FileModes.SetGid}) <> 0 THEN gid ELSE @Gid END, @Nlink, @Size, @now, @now, @now, @Rdev, @Target, 0 " +
-        $"FROM inodes WHERE id = @parent AND (mode & {FileModes.TypeMask}) = {FileModes.Directory} AND nlink > 0 " +
-        "AND NOT EXISTS (SELECT 1 FROM dirents WHERE parent = @parent AND name = @name);\n" +
-        $"INSERT INTO dirents (parent, name, inode) SELECT @parent, @name, {_dialect.LastInsertId} FROM (SELECT 1) AS one WHERE {_dialect.RowCount} = 1;\n" +
-        $"UPDATE inodes SET nlink = nlink + @links, mtime = @now, ctime = @now WHERE id = @parent AND {_dialect.RowCount} = 1;\n" +
-        (opens ? $"INSERT INTO opens (inode, session) SELECT inode, @openedBy FROM dirents WHERE parent = @parent AND name = @name AND {_dialect.RowCount} = 1;\n" : "") +
-        $"SELECT {InodeColumns} FROM inodes WHERE id = (SELECT inode FROM dirents WHERE parent = @parent AND name = @name)";
 
     public int Link(long inode, long newParent, byte[] newName, long now, out Inode linked)
     {

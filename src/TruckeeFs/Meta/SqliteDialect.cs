@@ -75,7 +75,6 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
     public override string CapType => "TEXT";
     public override string TableOptions => "";
     public override string LastInsertId => "last_insert_rowid()";
-    public override string RowCount => "changes()";
     public override string ForUpdate => "";
     public override string Description => $"sqlite {_path}";
 
