@@ -11,6 +11,9 @@ namespace TruckeeFs.Meta;
 public sealed partial class SqlMetaStore : IMetaStore
 {
     private const string InodeColumns = "id, mode, uid, gid, nlink, size, atime, mtime, ctime, rdev, target, version";
+
+    /// <summary><see cref="InodeColumns"/> of the inodes table joined as <c>i</c>.</summary>
+    private const string JoinedInodeColumns = "i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version";
     private const int MaxAttempts = 8;
 
     private readonly SqlDialect _dialect;
@@ -50,7 +53,7 @@ public sealed partial class SqlMetaStore : IMetaStore
     public Inode? GetInode(long inode) => Read(c => SelectInode(c, null, inode));
 
     public Inode? Lookup(long parent, byte[] name) => Read(c => c.QuerySingleOrDefault<Inode>(
-        "SELECT i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version " +
+        $"SELECT {JoinedInodeColumns} " +
         "FROM dirents d JOIN inodes i ON i.id = d.inode WHERE d.parent = @parent AND d.name = @name",
         new { parent, name }));
 
@@ -61,7 +64,7 @@ public sealed partial class SqlMetaStore : IMetaStore
     public IReadOnlyList<DirectoryEntry> ReadDirectory(long directory, long afterCookie, int limit) => Read(c =>
     {
         using var reader = c.ExecuteReader(
-            "SELECT d.id, d.name, i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version " +
+            $"SELECT d.id, d.name, {JoinedInodeColumns} " +
             "FROM dirents d JOIN inodes i ON i.id = d.inode WHERE d.parent = @directory AND d.id > @afterCookie ORDER BY d.id LIMIT @limit",
             new { directory, afterCookie, limit });
         var entries = new List<DirectoryEntry>();
@@ -76,7 +79,7 @@ public sealed partial class SqlMetaStore : IMetaStore
     public (Inode? Row, IReadOnlyList<BlockRef> Blocks) GetInodeWithBlocks(long inode) => Read(c =>
     {
         using var reader = c.ExecuteReader(
-            "SELECT i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version, b.idx, b.cap, b.length " +
+            $"SELECT {JoinedInodeColumns}, b.idx, b.cap, b.length " +
             "FROM inodes i LEFT JOIN blocks b ON b.inode = i.id WHERE i.id = @inode ORDER BY b.idx",
             new { inode });
         Inode? row = null;

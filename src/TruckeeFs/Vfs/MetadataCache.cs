@@ -179,9 +179,10 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     /// </summary>
     public void PutCreatedName(long parent, byte[] name, KnownDirectory known, long ticket, long ctimeFound, long ctimeLeft)
     {
-        // A directory of more names than the cache holds is not worth knowing whole.
-        if (!Enabled || known.Ctime != ctimeFound || known.Names.Count >= capacity || RowTicket(parent) != ticket + 1) return;
-        MakeRoom();
+        if (!Enabled || known.Ctime != ctimeFound || RowTicket(parent) != ticket + 1) return;
+        // A full cache starts again without this directory: one of more names than the cache
+        // holds is not worth knowing whole.
+        if (MakeRoom()) return;
         // Shared with the record this replaces: a name is only ever added once it exists.
         known.Names[new NameKey(parent, name)] = 0;
         Interlocked.Increment(ref _knownNames);
@@ -210,16 +211,20 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     /// <summary>Drops an inode (deleted, or changed in a way no invalidation names).</summary>
     public void Forget(long inode) => Invalidate(Invalidation.Attributes(inode));
 
-    /// <summary>Bounded memory: when full, start again (cheaper than tracking use for a cache that refills with one query per entry).</summary>
-    private void MakeRoom()
+    /// <summary>
+    /// Bounded memory: when full, start again (cheaper than tracking use for a cache that refills
+    /// with one query per entry). Returns whether it did.
+    /// </summary>
+    private bool MakeRoom()
     {
-        if (_inodes.Count < capacity && _names.Count < capacity && _withoutXattrs.Count < capacity && Volatile.Read(ref _knownNames) < capacity) return;
+        if (_inodes.Count < capacity && _names.Count < capacity && _withoutXattrs.Count < capacity && Volatile.Read(ref _knownNames) < capacity) return false;
         Interlocked.Increment(ref _generation);
         _inodes.Clear();
         _names.Clear();
         _withoutXattrs.Clear();
         _knownDirectories.Clear();
         Volatile.Write(ref _knownNames, 0);
+        return true;
     }
 
     private static int RowStripe(long inode) => (int)((ulong)inode % RowStripes);

@@ -121,7 +121,6 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
         Assert.Equal(0, await mount.UnmountAsync());
     }
 
-    /// <summary>A mount through the counting relay, or straight to the database on <paramref name="sqlPort"/>.</summary>
     [Fact]
     public async Task A_name_new_to_a_directory_this_mount_made_is_looked_up_without_a_query_until_something_else_changes_it()
     {
