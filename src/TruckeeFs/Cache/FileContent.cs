@@ -30,7 +30,12 @@ namespace TruckeeFs.Cache;
 internal sealed class FileContent : IDisposable
 {
     private const int UploadParallelism = 8;
-    private const int MaxCleanHandles = 32;
+    /// <summary>
+    /// Readers of stored blocks an open file keeps (see <see cref="CleanReader"/>): enough for
+    /// random reads all over a file of 512 MiB in 4 MiB blocks. With 32, random 4 KiB reads of
+    /// a 256 MiB file opened a block file for every other read, and ran 17-22% slower.
+    /// </summary>
+    internal const int MaxCleanHandles = 128;
     private const long SequentialSlack = 1 << 20;
     private readonly long _inode;
     private readonly long _blockSize;
@@ -671,7 +676,7 @@ internal sealed class FileContent : IDisposable
 
     /// <summary>
     /// A reader of a stored block, kept while the file is open; the block stays pinned in the
-    /// cache as long. Only a few dozen are kept, so that reading through a huge file holds
+    /// cache as long. Only <see cref="MaxCleanHandles"/> are kept, so that reading through a huge file holds
     /// neither a descriptor per block nor the whole file in the cache: the oldest reader is
     /// dropped, and its block unpinned, to make room. <paramref name="firstNeeded"/> is where in
     /// the block the caller reads.

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Win32.SafeHandles;
+using TruckeeFs.Cache;
 using TruckeeFs.Testing.Mounting;
 using TruckeeFs.Testing.Posix;
 using TruckeeFs.Testing.Tahoe;
@@ -127,7 +128,8 @@ public sealed class ReadPathMountTests : IAsyncLifetime
     public async Task An_open_file_pins_only_the_blocks_it_reads_lately_so_reading_through_a_big_one_stays_bounded()
     {
         const int BlockSize = 64 << 10;
-        var data = RandomBytes(8 * MiB, seed: 7);
+        // Twice as many blocks as an open file keeps readers of.
+        var data = RandomBytes(2 * FileContent.MaxCleanHandles * BlockSize, seed: 7);
         await WriteFilesAsync(["--block-size", "64k"], ("long", data));
 
         using var cache = TempDirectory.Create("prune-long");
@@ -135,9 +137,9 @@ public sealed class ReadPathMountTests : IAsyncLifetime
         using (var handle = File.OpenHandle(Path.Combine(mount.Path, "long")))
         {
             Assert.Equal(data, ReadAll(handle, data.Length));
-            // The 32 blocks read last stay (with up to 20 fetched ahead: 2 x max_connections); the others may go.
-            await WaitUntilAsync(() => CachedBytes(cache.Path) <= (32 + 20) * BlockSize, "the open file kept every block it ever read");
-            Assert.True(CachedBytes(cache.Path) >= 32 * BlockSize, $"only {CachedBytes(cache.Path)} bytes of the blocks in use stayed");
+            // The blocks read last stay (with up to 20 fetched ahead: 2 x max_connections); the others may go.
+            await WaitUntilAsync(() => CachedBytes(cache.Path) <= (FileContent.MaxCleanHandles + 20) * BlockSize, "the open file kept every block it ever read");
+            Assert.True(CachedBytes(cache.Path) >= FileContent.MaxCleanHandles * BlockSize, $"only {CachedBytes(cache.Path)} bytes of the blocks in use stayed");
         }
         await WaitUntilAsync(() => CachedBytes(cache.Path) <= 256 << 10, "the cache stayed over its budget after the file was closed");
         Assert.Equal(0, await mount.UnmountAsync());
