@@ -3,7 +3,7 @@
 # installing what they need first. Extra arguments go to `dotnet test` (e.g. --filter Model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-packages.sh fuse3 libsqlite3-0 mariadb-server redis-server bindfs
+bash scripts/install-packages.sh fuse3 libsqlite3-0 mariadb-server redis-server bindfs git
 # The Debian packages start their services where systemd runs; the tests start their own
 # servers on free loopback ports and need none of them.
 dotnet build TruckeeFs.sln -c Release --nologo -v quiet
