@@ -1,6 +1,7 @@
 using System.Data;
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using Microsoft.Win32.SafeHandles;
 
 namespace TruckeeFs.Meta;
 
@@ -93,14 +94,25 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
     public override DbTransaction BeginWrite(DbConnection connection) => ((StatementCachingConnection)connection).BeginWriteTransaction();
 
     /// <summary>
-    /// Commits with synchronous=NORMAL reach the WAL but not stable storage; a checkpoint syncs
-    /// the WAL before copying it into the database.
+    /// Commits with synchronous=NORMAL reach the WAL but not stable storage. A commit is durable
+    /// once its frames in the WAL are: one fsync(2) of the WAL does what synchronous=FULL does
+    /// after every commit, for the commits that ask for it (fsync of a file). A checkpoint would
+    /// sync the WAL too, but then copy pages into the database and sync that as well: fsync of a
+    /// small append took 2.3 ms with it, and the WAL alone is enough. No WAL: every commit is in
+    /// the database file, which the last checkpoint synced (SQLite does, in WAL mode).
     /// </summary>
     public override void Sync(DbConnection connection)
     {
-        using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA wal_checkpoint(PASSIVE);";
-        command.ExecuteNonQuery();
+        SafeFileHandle wal;
+        try
+        {
+            wal = File.OpenHandle(_path + "-wal", FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (FileNotFoundException)
+        {
+            return;
+        }
+        using (wal) RandomAccess.FlushToDisk(wal);
     }
 
     /// <summary>One connection holds the database exclusively: there is nobody to conflict with.</summary>

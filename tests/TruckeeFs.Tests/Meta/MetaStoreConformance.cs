@@ -558,6 +558,23 @@ public sealed class SqliteMetaStoreTests : MetaStoreConformance
     }
 
     [Fact]
+    public void A_sync_makes_the_log_durable_without_copying_it_into_the_database()
+    {
+        using var store = CreateStore(1);
+        Assert.Equal(0, store.Create(Schema.RootInode, "synced"u8.ToArray(), new NewNode(FileModes.Regular | 0x1A4, 0, 0), 2, out _));
+        var database = Path.Combine(_directory, "m.db");
+        var before = File.ReadAllBytes(database);
+        var log = new FileInfo(database + "-wal").Length;
+        Assert.True(log > 0, "the commit is not in the write-ahead log");
+
+        store.Sync();
+
+        // A checkpoint would have copied the log's pages into the database file.
+        Assert.Equal(before, File.ReadAllBytes(database));
+        Assert.Equal(log, new FileInfo(database + "-wal").Length);
+    }
+
+    [Fact]
     public void A_new_database_gets_small_pages_and_an_existing_one_keeps_its_own()
     {
         using (CreateStore(1))
