@@ -95,6 +95,7 @@ internal static partial class Schema
             connection.Execute("INSERT INTO schema_version (version) VALUES (@next)", new { next }, transaction);
             transaction.Commit();
         }
+        dialect.Migrated(connection);
     }
 
     private static void CreateRoot(DbConnection connection, DbTransaction transaction, long now, long uid, long gid)

@@ -76,6 +76,11 @@ public abstract class SqlDialect
     /// <summary>Whether other processes (mounts on this or other hosts) can use the database at the same time.</summary>
     public abstract bool IsShared { get; }
 
+    /// <summary>Called once the schema is up to date, before the store serves anything.</summary>
+    public virtual void Migrated(DbConnection connection)
+    {
+    }
+
     /// <summary>Describes the database for logs, without secrets.</summary>
     public abstract string Description { get; }
 

@@ -115,6 +115,36 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
         using (wal) RandomAccess.FlushToDisk(wal);
     }
 
+    /// <summary>
+    /// Byte-range and flock locks live no longer than this process (the only one using the
+    /// database), so they need not be written to disk: a TEMP table of the same name, in
+    /// memory, takes the place of the database's own for every statement (SQLite looks names up
+    /// in TEMP first), made from the same definition. A lock operation then commits nothing to
+    /// the write-ahead log. Locks a killed mount left in the file go.
+    /// </summary>
+    public override void Migrated(DbConnection connection)
+    {
+        using var definitions = connection.CreateCommand();
+        definitions.CommandText = "SELECT type, sql FROM main.sqlite_master WHERE tbl_name = 'locks' AND sql IS NOT NULL ORDER BY type DESC";
+        var statements = new List<string>();
+        using (var reader = definitions.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                var (type, sql) = (reader.GetString(0), reader.GetString(1));
+                statements.Add(type == "table"
+                    ? "CREATE TEMP TABLE " + sql["CREATE TABLE ".Length..]
+                    : "CREATE INDEX temp." + sql["CREATE INDEX ".Length..]);
+            }
+        }
+        foreach (var statement in (string[])["PRAGMA temp_store=MEMORY", "DELETE FROM main.locks", .. statements])
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = statement;
+            command.ExecuteNonQuery();
+        }
+    }
+
     /// <summary>One connection holds the database exclusively: there is nobody to conflict with.</summary>
     public override bool IsTransientConflict(Exception exception) => false;
 

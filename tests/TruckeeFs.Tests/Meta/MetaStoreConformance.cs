@@ -575,6 +575,33 @@ public sealed class SqliteMetaStoreTests : MetaStoreConformance
     }
 
     [Fact]
+    public void Locks_are_kept_in_memory_and_write_nothing_to_the_database()
+    {
+        var database = Path.Combine(_directory, "m.db");
+        using (var store = CreateStore(1))
+        {
+            Assert.Equal(0, store.Create(Schema.RootInode, "locked"u8.ToArray(), new NewNode(FileModes.Regular | 0x1A4, 0, 0), 2, out var file));
+            var log = new FileInfo(database + "-wal").Length;
+            for (var owner = 1; owner <= 20; owner++)
+            {
+                Assert.Equal(0, store.SetLock(new FileLockRequest(file.Id, 1, owner, 100, false, FileLockType.Read, owner * 10, owner * 10 + 5), out _));
+                Assert.Equal(0, store.SetLock(new FileLockRequest(file.Id, 1, owner, 100, true, FileLockType.Read, 0, long.MaxValue), out _));
+            }
+            Assert.Equal(Errno.EAGAIN, store.SetLock(new FileLockRequest(file.Id, 1, 99, 100, false, FileLockType.Write, 0, 1000), out var conflict));
+            Assert.Equal(10, conflict!.First);
+            Assert.Equal(1, store.ReleaseLocks(file.Id, 1, 1, flock: false));
+            Assert.Equal(log, new FileInfo(database + "-wal").Length);
+        }
+        Assert.Equal(0L, ExecuteDirectly("SELECT COUNT(*) FROM locks"));
+
+        // Rows an older truckeefs left in the file's own table are gone at the next start.
+        ExecuteDirectly("INSERT INTO locks (inode, session, owner, pid, flock, is_write, first_byte, last_byte) VALUES (2, 1, 7, 1, 0, 1, 0, 9)");
+        using (var again = CreateStore(3))
+            Assert.Null(again.TestLock(new FileLockRequest(2, 5, 8, 1, false, FileLockType.Write, 0, 9)));
+        Assert.Equal(0L, ExecuteDirectly("SELECT COUNT(*) FROM locks"));
+    }
+
+    [Fact]
     public void A_new_database_gets_small_pages_and_an_existing_one_keeps_its_own()
     {
         using (CreateStore(1))
