@@ -29,51 +29,42 @@ public sealed class ApplicationMountTests
         // both go through the mount, and a second connection reads through them.
         SqliteLibrary.EnsureLoaded();
         const int Rows = 300;
-        await using var filesystem = await Backend.CreateAsync(backend);
-        await using (var mount = await TruckeeFsMount.StartAsync(filesystem.Options()))
+        await UseThenCheckAfterRemountAsync(backend, mounted =>
         {
-            var path = $"{mount.Path}/app.db";
-            using (var writer = OpenDatabase(path))
-            using (var reader = OpenDatabase(path))
+            using var writer = OpenDatabase($"{mounted}/app.db");
+            using var reader = OpenDatabase($"{mounted}/app.db");
+            Assert.Equal("wal", Scalar(writer, "PRAGMA journal_mode=WAL"));
+            Execute(writer, "CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
+            for (var i = 0; i < Rows; i++)
             {
-                Assert.Equal("wal", Scalar(writer, "PRAGMA journal_mode=WAL"));
-                Execute(writer, "CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
-                for (var i = 0; i < Rows; i++)
-                {
-                    using var transaction = writer.BeginTransaction();
-                    using var insert = writer.CreateCommand();
-                    insert.CommandText = "INSERT INTO t (id, body) VALUES ($id, $body)";
-                    insert.Parameters.AddWithValue("$id", i);
-                    insert.Parameters.AddWithValue("$body", RowBody(i));
-                    insert.ExecuteNonQuery();
-                    transaction.Commit();
-                    if (i % 50 == 49) Assert.Equal((long)i + 1, Scalar(reader, "SELECT COUNT(*) FROM t"));
-                }
-                Assert.Equal("ok", Scalar(reader, "PRAGMA integrity_check"));
-                // Half the rows go into the database file, the rest stay in the log until the reopen.
-                Execute(writer, "PRAGMA wal_checkpoint(TRUNCATE)");
-                Execute(writer, "UPDATE t SET body = zeroblob(10) WHERE id >= 250");
+                using var transaction = writer.BeginTransaction();
+                using var insert = writer.CreateCommand();
+                insert.CommandText = "INSERT INTO t (id, body) VALUES ($id, $body)";
+                insert.Parameters.AddWithValue("$id", i);
+                insert.Parameters.AddWithValue("$body", RowBody(i));
+                insert.ExecuteNonQuery();
+                transaction.Commit();
+                if (i % 50 == 49) Assert.Equal((long)i + 1, Scalar(reader, "SELECT COUNT(*) FROM t"));
             }
-            Assert.Equal(0, await mount.UnmountAsync());
-        }
-        await using (var again = await TruckeeFsMount.StartAsync(filesystem.Options()))
+            Assert.Equal("ok", Scalar(reader, "PRAGMA integrity_check"));
+            // Half the rows go into the database file, the rest stay in the log until the reopen.
+            Execute(writer, "PRAGMA wal_checkpoint(TRUNCATE)");
+            Execute(writer, "UPDATE t SET body = zeroblob(10) WHERE id >= 250");
+        }, mounted =>
         {
-            using (var database = OpenDatabase($"{again.Path}/app.db"))
+            using var database = OpenDatabase($"{mounted}/app.db");
+            Assert.Equal("ok", Scalar(database, "PRAGMA integrity_check"));
+            using var rows = database.CreateCommand();
+            rows.CommandText = "SELECT id, body FROM t ORDER BY id";
+            using var reader = rows.ExecuteReader();
+            var id = 0;
+            for (; reader.Read(); id++)
             {
-                Assert.Equal("ok", Scalar(database, "PRAGMA integrity_check"));
-                using var rows = database.CreateCommand();
-                rows.CommandText = "SELECT id, body FROM t ORDER BY id";
-                using var reader = rows.ExecuteReader();
-                var id = 0;
-                for (; reader.Read(); id++)
-                {
-                    Assert.Equal(id, reader.GetInt32(0));
-                    Assert.Equal(id >= 250 ? new byte[10] : RowBody(id), (byte[])reader.GetValue(1));
-                }
-                Assert.Equal(Rows, id);
+                Assert.Equal(id, reader.GetInt32(0));
+                Assert.Equal(id >= 250 ? new byte[10] : RowBody(id), (byte[])reader.GetValue(1));
             }
-            Assert.Equal(0, await again.UnmountAsync());
-        }
+            Assert.Equal(Rows, id);
+        });
     }
 
     [Theory]
@@ -81,13 +72,12 @@ public sealed class ApplicationMountTests
     [InlineData(Backend.Production)]
     public async Task Writes_through_a_shared_mapping_reach_the_file_and_survive_a_remount(string backend)
     {
-        await using var filesystem = await Backend.CreateAsync(backend);
         var expected = RandomNumberGenerator.GetBytes(3 * BlockSize + 1000);
         // Across the first block boundary, and the file's last bytes.
         var patches = new (long Offset, byte[] Bytes)[] { (BlockSize - 100, RandomNumberGenerator.GetBytes(300)), (expected.Length - 50, RandomNumberGenerator.GetBytes(50)) };
-        await using (var mount = await TruckeeFsMount.StartAsync(filesystem.Options()))
+        await UseThenCheckAfterRemountAsync(backend, mounted =>
         {
-            var path = $"{mount.Path}/mapped";
+            var path = $"{mounted}/mapped";
             File.WriteAllBytes(path, expected);
             using (var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.ReadWrite))
             using (var view = map.CreateViewAccessor(0, expected.Length))
@@ -105,13 +95,7 @@ public sealed class ApplicationMountTests
             }
             // Another process reads the file with read(2).
             Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(expected)), Run("sha256sum", path).Split(' ')[0]);
-            Assert.Equal(0, await mount.UnmountAsync());
-        }
-        await using (var again = await TruckeeFsMount.StartAsync(filesystem.Options()))
-        {
-            Assert.Equal(expected, File.ReadAllBytes($"{again.Path}/mapped"));
-            Assert.Equal(0, await again.UnmountAsync());
-        }
+        }, mounted => Assert.Equal(expected, File.ReadAllBytes($"{mounted}/mapped")));
     }
 
     [Theory]
@@ -119,10 +103,9 @@ public sealed class ApplicationMountTests
     [InlineData(Backend.Production)]
     public async Task Git_commits_clones_repacks_and_verifies_a_repository_on_the_mount(string backend)
     {
-        await using var filesystem = await Backend.CreateAsync(backend);
-        await using (var mount = await TruckeeFsMount.StartAsync(filesystem.Options()))
+        await UseThenCheckAfterRemountAsync(backend, mounted =>
         {
-            var origin = $"{mount.Path}/origin";
+            var origin = $"{mounted}/origin";
             Directory.CreateDirectory(origin);
             Git(origin, "init", "-q");
             for (var commit = 0; commit < 3; commit++)
@@ -133,20 +116,17 @@ public sealed class ApplicationMountTests
                 Git(origin, "commit", "-q", "-m", $"commit {commit}");
             }
             Git(origin, "gc", "-q");
-            Git(mount.Path, "clone", "-q", origin, $"{mount.Path}/clone");
-            Assert.Equal(Git(origin, "rev-parse", "HEAD"), Git($"{mount.Path}/clone", "rev-parse", "HEAD"));
-            Assert.Equal(0, await mount.UnmountAsync());
-        }
-        await using (var again = await TruckeeFsMount.StartAsync(filesystem.Options()))
+            Git(mounted, "clone", "-q", origin, $"{mounted}/clone");
+            Assert.Equal(Git(origin, "rev-parse", "HEAD"), Git($"{mounted}/clone", "rev-parse", "HEAD"));
+        }, mounted =>
         {
             foreach (var repository in (string[])["origin", "clone"])
             {
-                Git($"{again.Path}/{repository}", "fsck", "--full", "--strict");
-                Assert.Equal("", Git($"{again.Path}/{repository}", "status", "--porcelain"));
+                Git($"{mounted}/{repository}", "fsck", "--full", "--strict");
+                Assert.Equal("", Git($"{mounted}/{repository}", "status", "--porcelain"));
             }
-            Assert.Equal("commit 0\ncommit 1\ncommit 2\n", File.ReadAllText($"{again.Path}/clone/log.txt"));
-            Assert.Equal(0, await again.UnmountAsync());
-        }
+            Assert.Equal("commit 0\ncommit 1\ncommit 2\n", File.ReadAllText($"{mounted}/clone/log.txt"));
+        });
     }
 
     [Theory]
@@ -156,7 +136,6 @@ public sealed class ApplicationMountTests
     {
         using var source = TempDirectory.CreateWithXattrsAndLinks("app-tar-source");
         using var back = TempDirectory.CreateWithXattrsAndLinks("app-tar-back");
-        await using var filesystem = await Backend.CreateAsync(backend);
         var tree = $"{source.Path}/tree";
         Directory.CreateDirectory($"{tree}/sub/deeper");
         for (var i = 0; i < 12; i++) File.WriteAllBytes($"{tree}/sub/f{i}", RandomNumberGenerator.GetBytes(i * 23_000));
@@ -169,16 +148,9 @@ public sealed class ApplicationMountTests
         File.SetLastWriteTimeUtc($"{tree}/sub/f4", new DateTime(2001, 2, 3, 4, 5, 6, DateTimeKind.Utc));
 
         // POSIX (pax) archives keep times to the nanosecond.
-        await using (var mount = await TruckeeFsMount.StartAsync(filesystem.Options()))
-        {
-            Run("sh", "-c", $"tar -C '{source.Path}' --format=posix -cf - tree | tar -C '{mount.Path}' -xpf -");
-            Assert.Equal(0, await mount.UnmountAsync());
-        }
-        await using (var again = await TruckeeFsMount.StartAsync(filesystem.Options()))
-        {
-            Run("sh", "-c", $"tar -C '{again.Path}' --format=posix -cf - tree | tar -C '{back.Path}' -xpf -");
-            Assert.Equal(0, await again.UnmountAsync());
-        }
+        await UseThenCheckAfterRemountAsync(backend,
+            mounted => Run("sh", "-c", $"tar -C '{source.Path}' --format=posix -cf - tree | tar -C '{mounted}' -xpf -"),
+            mounted => Run("sh", "-c", $"tar -C '{mounted}' --format=posix -cf - tree | tar -C '{back.Path}' -xpf -"));
         // diff compares contents and symlink targets; find lists each entry's type, mode, size,
         // link count and modification time (directories' times move as tar fills them: left out).
         Run("diff", "-r", "--no-dereference", tree, $"{back.Path}/tree");
@@ -187,6 +159,24 @@ public sealed class ApplicationMountTests
         Assert.Equal(0, Sys.Stat($"{back.Path}/tree/sub/f5", out var linked));
         Assert.Equal(0, Sys.Stat($"{back.Path}/tree/sub/deeper/hard", out var other));
         Assert.Equal(linked.Ino, other.Ino);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="use"/> on a mount of a new filesystem on <paramref name="backend"/>
+    /// (given the mount's path), unmounts it cleanly, and runs <paramref name="check"/> on the
+    /// next mount of the same filesystem.
+    /// </summary>
+    private static async Task UseThenCheckAfterRemountAsync(string backend, Action<string> use, Action<string> check)
+    {
+        await using var filesystem = await Backend.CreateAsync(backend);
+        await using (var mount = await TruckeeFsMount.StartAsync(filesystem.Options()))
+        {
+            use(mount.Path);
+            Assert.Equal(0, await mount.UnmountAsync());
+        }
+        await using var again = await TruckeeFsMount.StartAsync(filesystem.Options());
+        check(again.Path);
+        Assert.Equal(0, await again.UnmountAsync());
     }
 
     /// <summary>A filesystem to mount again and again, on the backends <see cref="Embedded"/> or <see cref="Production"/> names.</summary>
