@@ -94,25 +94,36 @@ public sealed partial class SqlMetaStore
     }
 
     public FileLockRecord? TestLock(FileLockRequest request) => Read(c =>
-        FirstConflict(SelectLocks(c, null, request.Inode, request.Flock), request));
+        FirstConflict(c.Query<LockRow>(LocksQuery(forUpdate: false), new { inode = request.Inode, flag = request.Flock ? 1 : 0 }).AsList(), request));
 
+    /// <summary>Two round trips on MySQL: the inode's row and its locks in one, the changes with the commit in the other.</summary>
     public int SetLock(FileLockRequest request, out FileLockRecord? conflict)
     {
         FileLockRecord? found = null;
         var status = Write((c, t) =>
         {
             found = null;
+            long? inode;
+            List<LockRow> locks;
             // Requests on one inode take turns on its row, so two hosts cannot both find no conflict.
-            if (SelectInode(c, t, request.Inode) is null) return Errno.ENOENT;
-            var locks = SelectLocks(c, t, request.Inode, request.Flock);
+            using (var reads = c.QueryMultiple(
+                $"SELECT id FROM inodes WHERE id = @inode{_forUpdate};\n{LocksQuery(forUpdate: true)}",
+                new { inode = request.Inode, flag = request.Flock ? 1 : 0 }, t))
+            {
+                inode = reads.ReadSingleOrDefault<long?>();
+                locks = reads.Read<LockRow>().AsList();
+            }
+            if (inode is null) return Errno.ENOENT;
             if (request.Type != FileLockType.Unlock)
             {
                 found = FirstConflict(locks, request);
                 if (found is not null) return Errno.EAGAIN;
             }
             var own = locks.Where(l => l.Session == request.Session && l.Owner == request.Owner).ToList();
-            if (request.Flock) ReplaceFlock(c, t, request, own);
-            else ReplaceRange(c, t, request, own);
+            var changes = new SqlBatch();
+            if (request.Flock) ReplaceFlock(changes, request, own);
+            else ReplaceRange(changes, request, own);
+            if (changes.Count > 0) c.Execute(CommitWith(t, changes.Sql), changes.Parameters, t);
             return 0;
         });
         conflict = found;
@@ -120,13 +131,13 @@ public sealed partial class SqlMetaStore
     }
 
     public int ReleaseLocks(long inode, long session, long owner, bool flock) => WriteCount((c, t) =>
-        c.Execute("DELETE FROM locks WHERE inode = @inode AND session = @session AND owner = @owner AND flock = @flag",
+        c.Execute(CommitWith(t, "DELETE FROM locks WHERE inode = @inode AND session = @session AND owner = @owner AND flock = @flag"),
             new { inode, session, owner, flag = flock ? 1 : 0 }, t));
 
-    private void ReplaceFlock(DbConnection c, DbTransaction t, FileLockRequest request, List<LockRow> own)
+    private static void ReplaceFlock(SqlBatch changes, FileLockRequest request, List<LockRow> own)
     {
-        foreach (var old in own) c.Execute("DELETE FROM locks WHERE id = @Id", new { old.Id }, t);
-        if (request.Type != FileLockType.Unlock) InsertLock(c, t, request, request.Type, 0, long.MaxValue);
+        foreach (var old in own) changes.Add($"DELETE FROM locks WHERE id = {changes.Bind(old.Id)}");
+        if (request.Type != FileLockType.Unlock) InsertLock(changes, request, request.Type, 0, long.MaxValue);
     }
 
     /// <summary>
@@ -134,7 +145,7 @@ public sealed partial class SqlMetaStore
     /// those bytes (parts outside it are kept, splitting a lock in two if need be), and locks of
     /// the same type that overlap or touch it merge into one.
     /// </summary>
-    private void ReplaceRange(DbConnection c, DbTransaction t, FileLockRequest request, List<LockRow> own)
+    private static void ReplaceRange(SqlBatch changes, FileLockRequest request, List<LockRow> own)
     {
         var (first, last) = (request.First, request.Last);
         foreach (var old in own)
@@ -143,27 +154,28 @@ public sealed partial class SqlMetaStore
             var overlaps = old.FirstByte <= request.Last && request.First <= old.LastByte;
             var touches = (request.Last != long.MaxValue && old.FirstByte == request.Last + 1) || (old.LastByte != long.MaxValue && old.LastByte + 1 == request.First);
             if (!overlaps && !(sameType && touches)) continue;
-            c.Execute("DELETE FROM locks WHERE id = @Id", new { old.Id }, t);
+            changes.Add($"DELETE FROM locks WHERE id = {changes.Bind(old.Id)}");
             if (sameType)
             {
                 first = Math.Min(first, old.FirstByte);
                 last = Math.Max(last, old.LastByte);
                 continue;
             }
-            if (old.FirstByte < request.First) InsertLock(c, t, request, old.Type, old.FirstByte, request.First - 1);
-            if (old.LastByte > request.Last) InsertLock(c, t, request, old.Type, request.Last + 1, old.LastByte);
+            if (old.FirstByte < request.First) InsertLock(changes, request, old.Type, old.FirstByte, request.First - 1);
+            if (old.LastByte > request.Last) InsertLock(changes, request, old.Type, request.Last + 1, old.LastByte);
         }
-        if (request.Type != FileLockType.Unlock) InsertLock(c, t, request, request.Type, first, last);
+        if (request.Type != FileLockType.Unlock) InsertLock(changes, request, request.Type, first, last);
     }
 
-    private static void InsertLock(DbConnection c, DbTransaction t, FileLockRequest owner, FileLockType type, long first, long last) =>
-        c.Execute(
-            "INSERT INTO locks (inode, session, owner, pid, flock, is_write, first_byte, last_byte) VALUES (@Inode, @Session, @Owner, @Pid, @flock, @write, @first, @last)",
-            new { owner.Inode, owner.Session, owner.Owner, owner.Pid, flock = owner.Flock ? 1 : 0, write = type == FileLockType.Write ? 1 : 0, first, last }, t);
+    private static void InsertLock(SqlBatch changes, FileLockRequest owner, FileLockType type, long first, long last) =>
+        changes.Add(
+            "INSERT INTO locks (inode, session, owner, pid, flock, is_write, first_byte, last_byte) VALUES " +
+            $"({changes.Bind(owner.Inode)}, {changes.Bind(owner.Session)}, {changes.Bind(owner.Owner)}, {changes.Bind(owner.Pid)}, " +
+            $"{changes.Bind(owner.Flock ? 1 : 0)}, {changes.Bind(type == FileLockType.Write ? 1 : 0)}, {changes.Bind(first)}, {changes.Bind(last)})");
 
-    private List<LockRow> SelectLocks(DbConnection c, DbTransaction? t, long inode, bool flock) =>
-        c.Query<LockRow>($"SELECT {LockColumns} FROM locks WHERE inode = @inode AND flock = @flag ORDER BY first_byte, id{(t is null ? "" : _forUpdate)}",
-            new { inode, flag = flock ? 1 : 0 }, t).AsList();
+    /// <summary>The locks of the inode @inode of the kind @flag (1: flock, 0: fcntl), in byte order.</summary>
+    private string LocksQuery(bool forUpdate) =>
+        $"SELECT {LockColumns} FROM locks WHERE inode = @inode AND flock = @flag ORDER BY first_byte, id{(forUpdate ? _forUpdate : "")}";
 
     private static FileLockRecord? FirstConflict(List<LockRow> locks, FileLockRequest request)
     {

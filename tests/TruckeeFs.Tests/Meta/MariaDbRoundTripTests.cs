@@ -51,6 +51,18 @@ public sealed class MariaDbRoundTripTests : IDisposable
         Assert.Equal(2, RoundTrips(() => _store.Unlink(Root, "g"u8.ToArray(), 6, new Reclaim(other.Id, session), out _, out _, out _)));
         Assert.Null(_store.GetInode(other.Id));
         Assert.Equal(1, RoundTrips(() => _store.Heartbeat(session, 7)));
+        _store.Create(Root, "locked"u8.ToArray(), new NewNode(FileMode, 0, 0), 7, out var locked);
+        var lockTrips = new[]
+        {
+            RoundTrips(() => _store.SetLock(new FileLockRequest(locked.Id, session, 1, 1, false, FileLockType.Write, 0, 9), out _)),
+            RoundTrips(() => _store.SetLock(new FileLockRequest(locked.Id, session, 1, 1, false, FileLockType.Unlock, 0, 9), out _)),
+            RoundTrips(() => _store.SetLock(new FileLockRequest(locked.Id, session, 2, 1, true, FileLockType.Read, 0, long.MaxValue), out _)),
+            RoundTrips(() => _store.ReleaseLocks(locked.Id, session, 2, flock: true)),
+            RoundTrips(() => _store.TestLock(new FileLockRequest(locked.Id, session, 3, 1, false, FileLockType.Write, 0, 9))),
+        };
+        // Taking, changing and dropping a lock: the row and the locks, then the changes with the commit.
+        // Releasing an owner's locks is one statement with the commit; testing for a conflict, one query.
+        Assert.Equal([2, 2, 2, 1, 1], lockTrips);
         // A heartbeat's removal of the references of every file closed since: one round trip.
         var closed = Enumerable.Range(0, 200).Select(i =>
         {
