@@ -170,6 +170,22 @@ public abstract partial class MetaStoreConformance
     }
 
     [Fact]
+    public void One_request_can_replace_more_locks_than_a_batch_holds_statements()
+    {
+        // Every other byte: locks that neither touch nor merge. The whole-file write lock then
+        // replaces all of them at once, and the unlock that follows splits it around one byte.
+        var file = NewFile("many-ranges");
+        const int Locks = SqlBatch.MaxStatements + 44;
+        for (var i = 0; i < Locks; i++) Assert.Equal(0, Store.SetLock(Posix(file, 1, 1, FileLockType.Read, 2L * i, 2L * i), out _));
+        Assert.Equal((2L * (Locks - 1), 2L * (Locks - 1)), Range(Store.TestLock(Posix(file, 1, 2, FileLockType.Write, 2L * Locks - 3, Everything))));
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, 1, FileLockType.Write, 0, Everything), out _));
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, 1, FileLockType.Unlock, 100, 100), out _));
+        Assert.Null(Store.TestLock(Posix(file, 1, 2, FileLockType.Write, 100, 100)));
+        Assert.Equal((101L, Everything), Range(Store.TestLock(Posix(file, 1, 2, FileLockType.Read, 101, 101))));
+        Assert.Equal(2, Store.ReleaseLocks(file, 1, 1, flock: false));
+    }
+
+    [Fact]
     public void A_flock_owner_holds_one_whole_file_lock_that_a_new_request_replaces()
     {
         var file = NewFile("flocked");
