@@ -94,7 +94,7 @@ public sealed partial class SqlMetaStore
     }
 
     public FileLockRecord? TestLock(FileLockRequest request) => Read(c =>
-        FirstConflict(c.Query<LockRow>(LocksQuery(forUpdate: false), new { inode = request.Inode, flag = request.Flock ? 1 : 0 }).AsList(), request));
+        FirstConflict(c.Query<LockRow>(LocksQuery(forUpdate: false), LocksOf(request)).AsList(), request));
 
     /// <summary>Two round trips on MySQL: the inode's row and its locks in one, the changes with the commit in the other.</summary>
     public int SetLock(FileLockRequest request, out FileLockRecord? conflict)
@@ -107,8 +107,7 @@ public sealed partial class SqlMetaStore
             List<LockRow> locks;
             // Requests on one inode take turns on its row, so two hosts cannot both find no conflict.
             using (var reads = c.QueryMultiple(
-                $"SELECT id FROM inodes WHERE id = @inode{_forUpdate};\n{LocksQuery(forUpdate: true)}",
-                new { inode = request.Inode, flag = request.Flock ? 1 : 0 }, t))
+                $"SELECT id FROM inodes WHERE id = @inode{_forUpdate};\n{LocksQuery(forUpdate: true)}", LocksOf(request), t))
             {
                 inode = reads.ReadSingleOrDefault<long?>();
                 locks = reads.Read<LockRow>().AsList();
@@ -173,9 +172,12 @@ public sealed partial class SqlMetaStore
             $"({changes.Bind(owner.Inode)}, {changes.Bind(owner.Session)}, {changes.Bind(owner.Owner)}, {changes.Bind(owner.Pid)}, " +
             $"{changes.Bind(owner.Flock ? 1 : 0)}, {changes.Bind(type == FileLockType.Write ? 1 : 0)}, {changes.Bind(first)}, {changes.Bind(last)})");
 
-    /// <summary>The locks of the inode @inode of the kind @flag (1: flock, 0: fcntl), in byte order.</summary>
+    /// <summary>The locks of the inode @inode of the kind @flag (1: flock, 0: fcntl), in byte order; <see cref="LocksOf"/> gives the parameters.</summary>
     private string LocksQuery(bool forUpdate) =>
         $"SELECT {LockColumns} FROM locks WHERE inode = @inode AND flock = @flag ORDER BY first_byte, id{(forUpdate ? _forUpdate : "")}";
+
+    /// <summary>The parameters of <see cref="LocksQuery"/> for the locks a request may conflict with or replace.</summary>
+    private static object LocksOf(FileLockRequest request) => new { inode = request.Inode, flag = request.Flock ? 1 : 0 };
 
     private static FileLockRecord? FirstConflict(List<LockRow> locks, FileLockRequest request)
     {
