@@ -6,11 +6,15 @@ namespace TruckeeFs.Vfs;
 /// <summary>
 /// The kernel's caches of this mount (attributes, names, page cache, directory listings), which
 /// changes made by other mounts make stale. Calls may block briefly and must not be made on a
-/// thread that answers FUSE requests.
+/// thread that answers FUSE requests, except to drop an inode's attributes alone.
 /// </summary>
 public interface IKernelCache
 {
-    /// <summary>Drops the inode's cached attributes, and with <paramref name="data"/> its cached contents or listing.</summary>
+    /// <summary>
+    /// Drops the inode's cached attributes, and with <paramref name="data"/> its cached contents
+    /// or listing. Without <paramref name="data"/> the kernel touches no page and takes no lock a
+    /// request holds, so an open may call it before it answers.
+    /// </summary>
     void InvalidateInode(long inode, bool data);
 
     /// <summary>Drops the cached name <paramref name="name"/> in <paramref name="parent"/>.</summary>

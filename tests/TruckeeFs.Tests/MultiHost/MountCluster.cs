@@ -34,9 +34,10 @@ internal sealed class MountCluster : IAsyncDisposable
     /// <param name="sessionTimeout">Seconds without heartbeat before a mount is declared dead.</param>
     /// <param name="filesystem">The filesystem to mount, which the cluster then disposes; a new one on the shared servers when null.</param>
     /// <param name="netTimeout">The mounts' net_timeout, in seconds.</param>
+    /// <param name="redis">Whether the mounts share Redis; without it they share only the database and the gateway, and cannot tell each other of changes.</param>
     /// <param name="extra">More flags for every mount.</param>
     public static async Task<MountCluster> StartAsync(
-        int count = 2, string sessionTimeout = "60", ProductionFilesystem? filesystem = null, string netTimeout = "10", params string[] extra)
+        int count = 2, string sessionTimeout = "60", ProductionFilesystem? filesystem = null, string netTimeout = "10", bool redis = true, params string[] extra)
     {
         filesystem ??= await ProductionFilesystem.CreateAsync();
         var mounts = new List<TruckeeFsMount>();
@@ -45,7 +46,7 @@ internal sealed class MountCluster : IAsyncDisposable
             // One after the other: the first creates the schema.
             for (var i = 0; i < count; i++)
             {
-                mounts.Add(await TruckeeFsMount.StartAsync(filesystem.Options(netTimeout: netTimeout, extra:
+                mounts.Add(await TruckeeFsMount.StartAsync(filesystem.Options(netTimeout: netTimeout, redis: redis, extra:
                 [
                     "--attr-timeout", LongTimeout, "--entry-timeout", LongTimeout,
                     "--session-heartbeat", "0.2", "--session-timeout", sessionTimeout, .. extra,

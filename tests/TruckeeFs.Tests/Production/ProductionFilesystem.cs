@@ -80,12 +80,13 @@ internal sealed class ProductionFilesystem : IAsyncDisposable
     }
 
     /// <summary>Flags selecting all three production backends.</summary>
-    public List<string> Arguments(string? redisHost = null, string? sqlHost = null, Uri? tahoeUrl = null, string netTimeout = "10") =>
+    /// <param name="redis">Whether to coordinate through Redis (<paramref name="redisHost"/>, or the shared server); in-process otherwise.</param>
+    public List<string> Arguments(string? redisHost = null, string? sqlHost = null, Uri? tahoeUrl = null, string netTimeout = "10", bool redis = true) =>
     [
         "--sql-host", sqlHost ?? string.Create(CultureInfo.InvariantCulture, $"{MariaDb.Host}:{MariaDb.Port}"),
         "--sql-db", Database,
         "--sql-user", MariaDb.User,
-        "--redis-host", redisHost ?? Redis.EndPoint,
+        .. redis ? (string[])["--redis-host", redisHost ?? Redis.EndPoint] : [],
         "--tahoe-url", (tahoeUrl ?? TahoeUrl).ToString(),
         "--net-timeout", netTimeout,
     ];
@@ -98,11 +99,11 @@ internal sealed class ProductionFilesystem : IAsyncDisposable
     };
 
     /// <summary>Mount options for this filesystem with 64 KiB blocks and <paramref name="extra"/> flags.</summary>
-    public TruckeeFsMountOptions Options(string? dataDir = null, string? cacheDir = null, string netTimeout = "10", params string[] extra) => new()
+    public TruckeeFsMountOptions Options(string? dataDir = null, string? cacheDir = null, string netTimeout = "10", bool redis = true, params string[] extra) => new()
     {
         DataDir = dataDir,
         CacheDir = cacheDir,
-        ExtraArgs = [.. Arguments(netTimeout: netTimeout), "--block-size", "64k", .. extra],
+        ExtraArgs = [.. Arguments(netTimeout: netTimeout, redis: redis), "--block-size", "64k", .. extra],
         Environment = Secrets(),
     };
 
