@@ -93,6 +93,7 @@ public interface IMetaStore : ISessionStore, IDisposable
     IReadOnlyList<(long Parent, byte[] Name)> NamesOf(long inode);
 
     int GetXattr(long inode, byte[] name, out byte[] value);
+    /// <summary>Sets an attribute; EEXIST/ENODATA as <paramref name="flags"/> say, ENOSPC for a new name the 64 KiB list listxattr(2) returns has no room for.</summary>
     int SetXattr(long inode, byte[] name, byte[] value, XattrFlags flags, long now);
     int ListXattrs(long inode, out IReadOnlyList<byte[]> names);
     int RemoveXattr(long inode, byte[] name, long now);

@@ -11,12 +11,22 @@ public sealed partial class SqlMetaStore
         return row is null ? Errno.ENODATA : 0;
     }
 
+    /// <summary>The longest name list listxattr(2) can return (XATTR_LIST_MAX): each name and its NUL.</summary>
+    public const int XattrListMax = 65536;
+
     public int SetXattr(long inode, byte[] name, byte[] value, XattrFlags flags, long now) => Write((c, t) =>
     {
+        // The inode's row lock orders every change of its attributes, so the list's length holds until the commit.
         if (SelectInode(c, t, inode) is null) return Errno.ENOENT;
-        var exists = c.ExecuteScalar<long>($"SELECT COUNT(*) FROM xattrs WHERE inode = @inode AND name = @name{_forUpdate}", new { inode, name }, t) > 0;
+        var names = c.QuerySingle<XattrNames>(
+            "SELECT COUNT(CASE WHEN name = @name THEN 1 END) AS Matching, COALESCE(SUM(LENGTH(name) + 1), 0) AS ListLength FROM xattrs WHERE inode = @inode",
+            new { inode, name }, t);
+        var exists = names.Matching > 0;
         if (exists && (flags & XattrFlags.Create) != 0) return Errno.EEXIST;
         if (!exists && (flags & XattrFlags.Replace) != 0) return Errno.ENODATA;
+        // A name beyond what listxattr can return would make the list fail with E2BIG for good
+        // (and cp -a, rsync -X and tar --xattrs with it): refused as ext4 refuses names it has no room for.
+        if (!exists && names.ListLength + name.Length + 1 > XattrListMax) return Errno.ENOSPC;
         c.Execute(_dialect.Upsert("xattrs", "inode, name, value", "@inode, @name, @value", "inode, name", "value = @value"), new { inode, name, value }, t);
         c.Execute("UPDATE inodes SET ctime = @now WHERE id = @inode", new { inode, now }, t);
         return 0;
@@ -34,4 +44,10 @@ public sealed partial class SqlMetaStore
         c.Execute("UPDATE inodes SET ctime = @now WHERE id = @inode", new { inode, now }, t);
         return 0;
     });
+
+    private sealed class XattrNames
+    {
+        public long Matching { get; set; }
+        public long ListLength { get; set; }
+    }
 }

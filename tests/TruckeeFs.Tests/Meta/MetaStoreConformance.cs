@@ -332,6 +332,26 @@ public abstract partial class MetaStoreConformance : IDisposable
     }
 
     [Fact]
+    public void New_xattr_names_stop_where_the_name_list_would_outgrow_what_listxattr_returns()
+    {
+        Store.Create(Root, N("f"), new NewNode(FileMode, 0, 0), Tick(), out var file);
+        // 255-byte names: 256 bytes each in the list, so 256 of them fill its 64 KiB exactly.
+        static byte[] Name(int i) => N($"user.{i:D5}".PadRight(255, 'n'));
+        for (var i = 0; i < SqlMetaStore.XattrListMax / 256; i++)
+            Assert.Equal(0, Store.SetXattr(file.Id, Name(i), [1], XattrFlags.None, Tick()));
+        Assert.Equal(Errno.ENOSPC, Store.SetXattr(file.Id, N("user.x"), [1], XattrFlags.None, Tick()));
+        // A name already there can still take a new value; a removal makes room again.
+        Assert.Equal(0, Store.SetXattr(file.Id, Name(0), [2, 3], XattrFlags.Replace, Tick()));
+        Assert.Equal(0, Store.RemoveXattr(file.Id, Name(1), Tick()));
+        Assert.Equal(0, Store.SetXattr(file.Id, N("user.x"), [1], XattrFlags.Create, Tick()));
+        Store.ListXattrs(file.Id, out var names);
+        Assert.True(names.Sum(n => n.Length + 1) <= SqlMetaStore.XattrListMax);
+        // The limit is per file.
+        Store.Create(Root, N("g"), new NewNode(FileMode, 0, 0), Tick(), out var other);
+        Assert.Equal(0, Store.SetXattr(other.Id, N("user.x"), [1], XattrFlags.None, Tick()));
+    }
+
+    [Fact]
     public void Content_commits_count_references_and_report_unreferenced_caps()
     {
         Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);

@@ -141,6 +141,21 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
     }
 
     [Fact]
+    public void Extended_attribute_names_stop_with_ENOSPC_before_listxattr_would_fail()
+    {
+        var file = $"{fixture.NewDirectory("xattr-list")}/f";
+        File.WriteAllText(file, "x");
+        var added = 0;
+        int status;
+        // Names of 100 bytes: 101 in the list each, so the 64 KiB list holds 648 of them.
+        while ((status = Sys.SetXattr(file, $"user.{added:D4}".PadRight(100, 'n'), "v"u8, 0)) == 0 && added < 1000) added++;
+        Assert.Equal(Sys.ENOSPC, status);
+        Assert.Equal(65536 / 101, added);
+        Assert.Equal(0, Sys.ListXattr(file, out var names));
+        Assert.Equal(added, names.Length);
+    }
+
+    [Fact]
     public void Truncate_grows_with_zeros_and_shrinks_for_good()
     {
         var dir = fixture.NewDirectory("truncate");
