@@ -72,6 +72,11 @@ internal static partial class Schema
             "CREATE INDEX locks_inode ON locks (inode)",
             "CREATE INDEX locks_session ON locks (session)",
         ],
+        // 3: a lock request reads the locks near its bytes, not all the file's: found through an
+        // index that also holds where each ends.
+        [
+            "CREATE INDEX locks_range ON locks (inode, flock, first_byte, last_byte)",
+        ],
     ];
 
     public static int LatestVersion => Migrations.Length;

@@ -172,12 +172,24 @@ public sealed partial class SqlMetaStore
             $"({changes.Bind(owner.Inode)}, {changes.Bind(owner.Session)}, {changes.Bind(owner.Owner)}, {changes.Bind(owner.Pid)}, " +
             $"{changes.Bind(owner.Flock ? 1 : 0)}, {changes.Bind(type == FileLockType.Write ? 1 : 0)}, {changes.Bind(first)}, {changes.Bind(last)})");
 
-    /// <summary>The locks of the inode @inode of the kind @flag (1: flock, 0: fcntl), in byte order; <see cref="LocksOf"/> gives the parameters.</summary>
+    /// <summary>
+    /// The locks of the inode @inode of the kind @flag (1: flock, 0: fcntl) that overlap or touch
+    /// the bytes @first to @last, in byte order; <see cref="LocksOf"/> gives the parameters. Only
+    /// those can conflict with a request or merge with it: a process holding thousands of locks on
+    /// one file (databases do) reads a few per request, not all of them.
+    /// </summary>
     private string LocksQuery(bool forUpdate) =>
-        $"SELECT {LockColumns} FROM locks WHERE inode = @inode AND flock = @flag ORDER BY first_byte, id{(forUpdate ? _forUpdate : "")}";
+        $"SELECT {LockColumns} FROM locks WHERE inode = @inode AND flock = @flag AND first_byte <= @last AND last_byte >= @first " +
+        $"ORDER BY first_byte, id{(forUpdate ? _forUpdate : "")}";
 
-    /// <summary>The parameters of <see cref="LocksQuery"/> for the locks a request may conflict with or replace.</summary>
-    private static object LocksOf(FileLockRequest request) => new { inode = request.Inode, flag = request.Flock ? 1 : 0 };
+    /// <summary>The parameters of <see cref="LocksQuery"/> for the locks a request may conflict with or replace (touching ones merge).</summary>
+    private static object LocksOf(FileLockRequest request) => new
+    {
+        inode = request.Inode,
+        flag = request.Flock ? 1 : 0,
+        first = request.First == 0 ? 0 : request.First - 1,
+        last = request.Last == long.MaxValue ? long.MaxValue : request.Last + 1,
+    };
 
     private static FileLockRecord? FirstConflict(List<LockRow> locks, FileLockRequest request)
     {

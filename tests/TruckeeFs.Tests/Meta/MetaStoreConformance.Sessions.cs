@@ -186,6 +186,35 @@ public abstract partial class MetaStoreConformance
     }
 
     [Fact]
+    public void A_request_among_many_locks_finds_those_that_touch_it_on_either_side()
+    {
+        // A request reads only the locks near its bytes: the neighbours it merges with, one byte
+        // away on either side, and the conflicts at its very ends must all be among them.
+        var file = NewFile("neighbours");
+        const long Mine = 1, Theirs = 2;
+        for (var i = 0; i < 200; i++) Assert.Equal(0, Store.SetLock(Posix(file, 1, Theirs, FileLockType.Read, 1000L * i + 500, 1000L * i + 500), out _));
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, Mine, FileLockType.Write, 110, 119), out _));
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, Mine, FileLockType.Write, 100, 109), out _)); // touches on its right
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, Mine, FileLockType.Write, 120, 129), out _)); // touches on its left
+        Assert.Equal((100L, 129L), Range(Store.TestLock(Posix(file, 1, Theirs, FileLockType.Read, 0, 100))));
+        Assert.Equal((100L, 129L), Range(Store.TestLock(Posix(file, 1, Theirs, FileLockType.Read, 129, 129))));
+        Assert.Null(Store.TestLock(Posix(file, 1, Theirs, FileLockType.Write, 130, 499)));
+        // Conflicts exactly at a request's first and last bytes.
+        Assert.Equal(Errno.EAGAIN, Store.SetLock(Posix(file, 1, Mine, FileLockType.Write, 1500, 1600), out var atFirst));
+        Assert.Equal((1500L, 1500L), (atFirst!.First, atFirst.Last));
+        Assert.Equal(Errno.EAGAIN, Store.SetLock(Posix(file, 1, Mine, FileLockType.Write, 1400, 1500), out var atLast));
+        Assert.Equal((1500L, 1500L), (atLast!.First, atLast.Last));
+        // To the end of the file, and a lock of the last byte there is that touches it.
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, Mine, FileLockType.Read, Everything, Everything), out _));
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, Mine, FileLockType.Read, 300_000, Everything - 1), out _));
+        Assert.Equal((300_000L, Everything), Range(Store.TestLock(Posix(file, 1, Theirs, FileLockType.Write, Everything, Everything))));
+        // An unlock of a range that only touches a lock leaves it whole.
+        Assert.Equal(0, Store.SetLock(Posix(file, 1, Mine, FileLockType.Unlock, 130, 140), out _));
+        Assert.Equal((100L, 129L), Range(Store.TestLock(Posix(file, 1, Theirs, FileLockType.Write, 0, 299_999))));
+        Assert.Equal(2, Store.ReleaseLocks(file, 1, Mine, flock: false));
+    }
+
+    [Fact]
     public void A_flock_owner_holds_one_whole_file_lock_that_a_new_request_replaces()
     {
         var file = NewFile("flocked");
