@@ -22,6 +22,7 @@ public static class Errno
     public const int ESPIPE = 29;
     public const int EMLINK = 31;
     public const int ERANGE = 34;
+    public const int EDEADLK = 35;
     public const int ENAMETOOLONG = 36;
     public const int ENOSYS = 38;
     public const int ENOTEMPTY = 39;

@@ -16,7 +16,13 @@ public sealed partial class Vfs
     private static readonly TimeSpan LockRetry = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan InterruptPoll = TimeSpan.FromMilliseconds(100);
 
+    // Deadlocks are looked for along chains this deep at most, as Linux does.
+    private const int LongestWaitChain = 10;
+
     private readonly Dictionary<long, TaskCompletionSource> _lockWaiters = [];
+
+    // This mount's blocked fcntl requests and the owners they wait for, to find deadlocks.
+    private readonly List<LockWait> _lockWaits = [];
 
     // POSIX lock owners that may hold locks through this mount, so that a close by an owner
     // that never locked (nearly every close) costs no metadata write.
@@ -43,9 +49,23 @@ public sealed partial class Vfs
     /// Unlocking first seals the file's changes made through <paramref name="handle"/> (as a close
     /// does: committed in the background, other mounts told it is pending), and locking waits for
     /// other mounts' pending commits and reloads the file's committed state, so the next holder,
-    /// on any mount, reads what the previous one wrote (as NFS does).
+    /// on any mount, reads what the previous one wrote (as NFS does). A byte-range request that
+    /// would wait for an owner that (through this mount) waits for its own owner ends with EDEADLK.
     /// </summary>
     public async ValueTask<int> SetLockAsync(ulong handle, long inode, ulong owner, int pid, bool flock, FileLockType type, long first, long last, bool wait, Func<bool> interrupted)
+    {
+        var waiting = new LockWait((long)owner, inode);
+        try
+        {
+            return await SetLockWaitingAsync(handle, inode, owner, pid, flock, type, first, last, wait, interrupted, waiting).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_lockWaits) _lockWaits.Remove(waiting);
+        }
+    }
+
+    private async ValueTask<int> SetLockWaitingAsync(ulong handle, long inode, ulong owner, int pid, bool flock, FileLockType type, long first, long last, bool wait, Func<bool> interrupted, LockWait waiting)
     {
         if (type == FileLockType.Unlock && _handles.TryGetValue(handle, out var file))
         {
@@ -59,7 +79,8 @@ public sealed partial class Vfs
         while (true)
         {
             var released = ExpectRelease(inode);
-            var status = _meta.SetLock(request with { Session = SessionId }, out _);
+            var status = _meta.SetLock(request with { Session = SessionId }, out var conflict);
+            if (status == Errno.EAGAIN && wait && !flock && !WaitFor(waiting, conflict!)) return Errno.EDEADLK;
             if (status != Errno.EAGAIN || !wait)
             {
                 if (status != 0) return status;
@@ -87,11 +108,53 @@ public sealed partial class Vfs
         }
     }
 
+    /// <summary>
+    /// Records that <paramref name="waiting"/> waits for the holder of <paramref name="conflict"/>,
+    /// unless that holder waits (through this mount, however indirectly) for the waiting owner:
+    /// then neither would ever go on, and the request is refused (false). Holders on other mounts
+    /// end the search: what they wait for is not known here.
+    /// </summary>
+    private bool WaitFor(LockWait waiting, FileLockRecord conflict)
+    {
+        lock (_lockWaits)
+        {
+            if (conflict.Session == SessionId)
+            {
+                var holder = conflict.Owner;
+                for (var depth = 0; depth < LongestWaitChain; depth++)
+                {
+                    if (holder == waiting.Owner) return false;
+                    var next = _lockWaits.Find(w => w.Owner == holder && w.Holder is not null);
+                    if (next is null) break;
+                    holder = next.Holder!.Value;
+                }
+            }
+            waiting.Holder = conflict.Session == SessionId ? conflict.Owner : null;
+            if (!_lockWaits.Contains(waiting)) _lockWaits.Add(waiting);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="owner"/> let go of locks on <paramref name="inode"/>: those waiting for it
+    /// there wait for nobody known until they try again, so no deadlock is seen in a wait that is ending.
+    /// </summary>
+    private void StopWaitingFor(long inode, long owner)
+    {
+        lock (_lockWaits)
+        {
+            foreach (var wait in _lockWaits)
+            {
+                if (wait.Inode == inode && wait.Holder == owner) wait.Holder = null;
+            }
+        }
+    }
+
     /// <summary>A close by <paramref name="owner"/>: POSIX says every fcntl lock it holds on the file goes.</summary>
     public void ReleasePosixLocks(long inode, ulong owner)
     {
         if (_posixOwners.TryRemove((inode, (long)owner), out _) && _meta.ReleaseLocks(inode, SessionId, (long)owner, flock: false) > 0)
-            PublishLockReleased(inode);
+            LocksReleased(inode, (long)owner);
     }
 
     /// <summary>The last close of an open file description that took flock locks (<paramref name="owner"/> names it).</summary>
@@ -111,7 +174,7 @@ public sealed partial class Vfs
         {
             if (_handleLockOwners.Values.Any(other => other.ContainsKey(owner))) continue;
             _posixOwners.TryRemove((inode, owner), out _);
-            if (_meta.ReleaseLocks(inode, SessionId, owner, flock: false) > 0) PublishLockReleased(inode);
+            if (_meta.ReleaseLocks(inode, SessionId, owner, flock: false) > 0) LocksReleased(inode, owner);
         }
     }
 
@@ -123,7 +186,13 @@ public sealed partial class Vfs
             _handleLockOwners.GetOrAdd(handle, _ => new ConcurrentDictionary<long, byte>())[request.Owner] = 0;
         }
         // An unlock, or a downgrade to shared, may let someone in.
-        if (request.Type != FileLockType.Write) PublishLockReleased(request.Inode);
+        if (request.Type != FileLockType.Write) LocksReleased(request.Inode, request.Owner);
+    }
+
+    private void LocksReleased(long inode, long owner)
+    {
+        StopWaitingFor(inode, owner);
+        PublishLockReleased(inode);
     }
 
     /// <summary>A task that completes at the next release announced for <paramref name="inode"/>.</summary>
@@ -152,5 +221,13 @@ public sealed partial class Vfs
     {
         _posixOwners.Clear();
         _handleLockOwners.Clear();
+    }
+
+    /// <summary>A blocked byte-range request of <see cref="Owner"/> on <see cref="Inode"/>, and the owner on this mount it waits for (null: none known).</summary>
+    private sealed class LockWait(long owner, long inode)
+    {
+        public long Owner { get; } = owner;
+        public long Inode { get; } = inode;
+        public long? Holder { get; set; }
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using TruckeeFs.Testing.Posix;
@@ -153,6 +154,50 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
         Assert.Equal(65536 / 101, added);
         Assert.Equal(0, Sys.ListXattr(file, out var names));
         Assert.Equal(added, names.Length);
+    }
+
+    [Fact]
+    public async Task A_byte_range_lock_that_would_close_a_cycle_of_waiting_processes_fails_with_EDEADLK()
+    {
+        // This process holds byte 0 and waits for byte 1; another holds byte 1 and asks for byte 0.
+        // Neither could ever go on: as on a local filesystem, the request that closes the cycle
+        // fails (EDEADLK), and when its process goes, the wait here ends with the lock.
+        var file = $"{fixture.NewDirectory("deadlock")}/f";
+        File.WriteAllText(file, "01");
+        Assert.Equal(0, Sys.Open(file, Sys.O_RDWR, out var fd));
+        var mine = FileLock.Range(Sys.F_WRLCK, 0, 1);
+        Assert.Equal(0, Sys.FcntlLock(fd, Sys.F_SETLK, ref mine));
+        const string Other = """
+            use Fcntl; use Errno;
+            sub range { pack("s s x4 q q i x4", F_WRLCK, SEEK_SET, $_[0], 1, 0) }
+            open(my $f, "+<", $ARGV[0]) or die "open: $!";
+            fcntl($f, F_SETLK, range(1)) or die "lock byte 1: $!";
+            $| = 1; print "holding\n";
+            <STDIN>;
+            print fcntl($f, F_SETLKW, range(0)) ? "granted\n" : $!{EDEADLK} ? "EDEADLK\n" : "errno " . ($! + 0) . "\n";
+            """;
+        using var other = Process.Start(new ProcessStartInfo("perl", ["-e", Other, file])
+            { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false })!;
+        try
+        {
+            Assert.Equal("holding", other.StandardOutput.ReadLine());
+            var wanted = FileLock.Range(Sys.F_WRLCK, 1, 1);
+            var waiting = new MultiHost.BlockingCall(() => Sys.FcntlLock(fd, Sys.F_SETLKW, ref wanted));
+            Assert.False(waiting.Returns(TimeSpan.FromSeconds(1)), "byte 1 is held by the other process");
+
+            other.StandardInput.WriteLine();
+            other.StandardInput.Flush();
+            // A TimeoutException here: the request closing the cycle waits instead of failing.
+            Assert.Equal("EDEADLK", await other.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.True(other.WaitForExit(10_000));
+            Assert.True(waiting.Returns(TimeSpan.FromSeconds(10)), "the lock the other process held goes with it");
+            Assert.Equal(0, waiting.Result);
+        }
+        finally
+        {
+            if (!other.HasExited) other.Kill();
+            Assert.Equal(0, Sys.Close(fd));
+        }
     }
 
     [Fact]
