@@ -377,7 +377,7 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
         Rdev = (ulong)inode.Rdev,
         Size = inode.Size,
         BlockSize = StatBlockSize,
-        Blocks = (inode.Size + 511) / 512,
+        Blocks = (inode.Allocated + 511) / 512,
         AtimeSec = inode.Atime / 1_000_000_000, AtimeNsec = inode.Atime % 1_000_000_000,
         MtimeSec = inode.Mtime / 1_000_000_000, MtimeNsec = inode.Mtime % 1_000_000_000,
         CtimeSec = inode.Ctime / 1_000_000_000, CtimeNsec = inode.Ctime % 1_000_000_000,

@@ -210,6 +210,8 @@ public sealed class Inode
     public byte[]? Target { get; set; }
     /// <summary>The content version: bumped by every content commit, so a mount can tell whether its block map is current.</summary>
     public long Version { get; set; }
+    /// <summary>Bytes of the blocks the file has (holes have none): what st_blocks counts, and du and sparse-aware copies read.</summary>
+    public long Allocated { get; set; }
 
     public bool IsDirectory => (Mode & FileModes.TypeMask) == FileModes.Directory;
     public bool IsRegular => (Mode & FileModes.TypeMask) == FileModes.Regular;

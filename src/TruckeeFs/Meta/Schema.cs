@@ -73,9 +73,12 @@ internal static partial class Schema
             "CREATE INDEX locks_session ON locks (session)",
         ],
         // 3: a lock request reads the locks near its bytes, not all the file's: found through an
-        // index that also holds where each ends.
+        // index that also holds where each ends. Each inode counts the bytes of its blocks, so
+        // that a stat tells a sparse file's allocation without reading its block map.
         [
             "CREATE INDEX locks_range ON locks (inode, flock, first_byte, last_byte)",
+            "ALTER TABLE inodes ADD COLUMN allocated BIGINT NOT NULL DEFAULT 0",
+            "UPDATE inodes SET allocated = (SELECT COALESCE(SUM(length), 0) FROM blocks WHERE blocks.inode = inodes.id)",
         ],
     ];
 

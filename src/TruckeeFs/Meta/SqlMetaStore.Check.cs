@@ -144,7 +144,7 @@ public sealed partial class SqlMetaStore
             c.Execute("DELETE FROM contents WHERE cap = @cap", new { cap }, t);
             // A file whose blocks changed has new contents: readers holding the old version re-read.
             foreach (var inode in punched.Select(p => p.Item1).Distinct())
-                c.Execute("UPDATE inodes SET version = version + 1 WHERE id = @inode", new { inode }, t);
+                c.Execute("UPDATE inodes SET version = version + 1, allocated = (SELECT COALESCE(SUM(length), 0) FROM blocks WHERE inode = @inode) WHERE id = @inode", new { inode }, t);
             return 0;
         });
         return punched;

@@ -46,7 +46,9 @@ public sealed partial class SqlMetaStore
             row.Mtime = commit.Mtime;
             row.Ctime = commit.Ctime;
             row.Version++;
-            var update = $"UPDATE inodes SET size = {batch.Bind(row.Size)}, mtime = {batch.Bind(row.Mtime)}, ctime = {batch.Bind(row.Ctime)}, version = {batch.Bind(row.Version)}";
+            row.Allocated = commit.Blocks.Where(b => b.Cap is not null).Sum(b => b.Length);
+            var update = $"UPDATE inodes SET size = {batch.Bind(row.Size)}, mtime = {batch.Bind(row.Mtime)}, ctime = {batch.Bind(row.Ctime)}, " +
+                $"version = {batch.Bind(row.Version)}, allocated = {batch.Bind(row.Allocated)}";
             if (!commit.Attributes.IsEmpty)
                 update += $", mode = {batch.Bind(row.Mode)}, uid = {batch.Bind(row.Uid)}, gid = {batch.Bind(row.Gid)}, atime = {batch.Bind(row.Atime)}";
             freed = DropReferences(c, t, batch, dropped, $"{update} WHERE id = {batch.Bind(inode)}");

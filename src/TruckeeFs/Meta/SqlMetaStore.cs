@@ -10,10 +10,10 @@ namespace TruckeeFs.Meta;
 /// </summary>
 public sealed partial class SqlMetaStore : IMetaStore
 {
-    private const string InodeColumns = "id, mode, uid, gid, nlink, size, atime, mtime, ctime, rdev, target, version";
+    private const string InodeColumns = "id, mode, uid, gid, nlink, size, atime, mtime, ctime, rdev, target, version, allocated";
 
     /// <summary><see cref="InodeColumns"/> of the inodes table joined as <c>i</c>.</summary>
-    private const string JoinedInodeColumns = "i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version";
+    private const string JoinedInodeColumns = "i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version, i.allocated";
     private const int MaxAttempts = 8;
 
     private readonly SqlDialect _dialect;
@@ -87,7 +87,7 @@ public sealed partial class SqlMetaStore : IMetaStore
         while (reader.Read())
         {
             row ??= InodeAt(reader, 0);
-            if (!reader.IsDBNull(12)) blocks.Add(new BlockRef(reader.GetInt64(12), reader.IsDBNull(13) ? null : reader.GetString(13), reader.GetInt64(14)));
+            if (!reader.IsDBNull(InodeColumnCount)) blocks.Add(new BlockRef(reader.GetInt64(InodeColumnCount), reader.IsDBNull(InodeColumnCount + 1) ? null : reader.GetString(InodeColumnCount + 1), reader.GetInt64(InodeColumnCount + 2)));
         }
         return ((Inode?)row, (IReadOnlyList<BlockRef>)blocks);
     });
@@ -98,8 +98,11 @@ public sealed partial class SqlMetaStore : IMetaStore
         Id = reader.GetInt64(first), Mode = reader.GetInt64(first + 1), Uid = reader.GetInt64(first + 2), Gid = reader.GetInt64(first + 3),
         Nlink = reader.GetInt64(first + 4), Size = reader.GetInt64(first + 5), Atime = reader.GetInt64(first + 6), Mtime = reader.GetInt64(first + 7),
         Ctime = reader.GetInt64(first + 8), Rdev = reader.GetInt64(first + 9), Target = reader.IsDBNull(first + 10) ? null : (byte[])reader.GetValue(first + 10),
-        Version = reader.GetInt64(first + 11),
+        Version = reader.GetInt64(first + 11), Allocated = reader.GetInt64(first + 12),
     };
+
+    /// <summary>How many columns <see cref="InodeAt"/> reads.</summary>
+    private const int InodeColumnCount = 13;
 
     public long ParentOf(long directory) => Read(c => ParentOf(c, null, directory));
 
@@ -109,7 +112,7 @@ public sealed partial class SqlMetaStore : IMetaStore
 
     public FilesystemUsage Usage() => Read(c =>
     {
-        var row = c.QuerySingle<UsageRow>("SELECT COUNT(*) AS inodes, COALESCE(SUM(size), 0) AS bytes FROM inodes");
+        var row = c.QuerySingle<UsageRow>("SELECT COUNT(*) AS inodes, COALESCE(SUM(allocated), 0) AS bytes FROM inodes");
         return new FilesystemUsage(row.Inodes, row.Bytes);
     });
 

@@ -197,6 +197,9 @@ public sealed partial class Vfs : IAsyncDisposable
         var copy = row.Clone();
         content.ChangedAttributes.ApplyTo(copy);
         copy.Size = content.Size;
+        // Which of the uncommitted blocks are holes is the content's to know while it changes:
+        // counted dense until the commit (which counts exactly), never less than committed.
+        copy.Allocated = Math.Max(row.Allocated, content.Size);
         copy.Mtime = content.Mtime;
         copy.Ctime = Math.Max(row.Ctime, content.Ctime);
         return copy;

@@ -201,6 +201,29 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
     }
 
     [Fact]
+    public void A_sparse_file_reports_only_its_written_blocks_as_allocated()
+    {
+        // du, tar --sparse and cp --sparse tell holes by st_blocks: a file written at its start
+        // and a terabyte further on allocates two blocks' worth, not a terabyte.
+        var dir = fixture.NewDirectory("sparse");
+        Assert.Equal(0, Sys.Open($"{dir}/sparse", Sys.O_RDWR | Sys.O_CREAT, Mode644, out var fd));
+        Assert.Equal(0, Sys.PWrite(fd, "head"u8, 0, out _));
+        Assert.Equal(0, Sys.PWrite(fd, "tail"u8, 1L << 40, out _));
+        Assert.Equal(0, Sys.Close(fd));
+        Assert.Equal(0, Sys.Stat($"{dir}/sparse", out var sparse));
+        Assert.Equal((1L << 40) + 4, sparse.Size);
+        Assert.InRange(sparse.Blocks * 512, 8, 2 * MountFixture.BlockSize);
+
+        var dense = RandomNumberGenerator.GetBytes((int)(3 * MountFixture.BlockSize + 100));
+        File.WriteAllBytes($"{dir}/dense", dense);
+        Assert.Equal(0, Sys.Stat($"{dir}/dense", out var written));
+        Assert.Equal((dense.Length + 511) / 512, written.Blocks);
+        Assert.Equal(0, Sys.Truncate($"{dir}/dense", 0));
+        Assert.Equal(0, Sys.Stat($"{dir}/dense", out var emptied));
+        Assert.Equal(0, emptied.Blocks);
+    }
+
+    [Fact]
     public void Truncate_grows_with_zeros_and_shrinks_for_good()
     {
         var dir = fixture.NewDirectory("truncate");
