@@ -279,6 +279,13 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
             else r.ReplyWrite((ulong)result.Count);
         });
 
+    public override void Lseek(FuseRequest request, ulong inode, long offset, int whence, FuseFileInfo file) =>
+        Answer(request, vfs.SeekAsync(file.Handle, offset, whence), (r, result) =>
+        {
+            if (result.Status != 0) r.ReplyError(result.Status);
+            else r.ReplyLseek(result.Offset);
+        });
+
     private void ReadDirectory(FuseRequest request, ulong handle, ulong size, long offset, bool plus)
     {
         // A directory record takes at least 24 bytes: ask for no more than could fit.

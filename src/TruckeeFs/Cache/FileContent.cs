@@ -200,6 +200,38 @@ internal sealed class FileContent : IDisposable
         }
     }
 
+    /// <summary>
+    /// lseek(2) with SEEK_DATA (<paramref name="data"/>) or SEEK_HOLE: the first offset from
+    /// <paramref name="offset"/> on in a block the file has, or in a hole (the end of the file
+    /// is one); -1 (ENXIO) at or past the end, or when no data follows. Whole blocks are the
+    /// unit: the zeros after a block's stored bytes count as data.
+    /// </summary>
+    public async ValueTask<long> SeekAsync(long offset, bool data)
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (offset >= Size) return -1;
+            var index = offset / _blockSize;
+            if (data)
+            {
+                // The nearest block at or after the offset's, whatever lies between (holes take no entries).
+                long? next = null;
+                foreach (var present in _blocks.Keys)
+                {
+                    if (present >= index && (next is null || present < next)) next = present;
+                }
+                return next is null || next * _blockSize >= Size ? -1 : Math.Max(offset, next.Value * _blockSize);
+            }
+            while (_blocks.ContainsKey(index)) index++;
+            return Math.Min(Size, Math.Max(offset, index * _blockSize));
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
     /// <summary>Sets the size; data beyond a shrunk end is gone even if the file grows again.</summary>
     public async ValueTask TruncateAsync(long size, long now)
     {

@@ -12,6 +12,8 @@ public sealed partial class Vfs
     private const int FallocPunchHole = 0x02;
     private const int FallocZeroRange = 0x10;
     private const int CopyChunk = 1 << 20;
+    private const int SeekData = 3;
+    private const int SeekHole = 4;
     private static readonly TimeSpan LongestPoll = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Inodes whose "commit pending" marker this mount has set (it serves their staged data itself).</summary>
@@ -91,6 +93,15 @@ public sealed partial class Vfs
         if (!_handles.TryGetValue(handle, out var file)) return (Errno.EBADF, 0);
         if (offset < 0) return (Errno.EINVAL, 0);
         return (0, await file.Content.ReadAsync(offset, buffer).ConfigureAwait(false));
+    }
+
+    /// <summary>lseek(2) with SEEK_DATA or SEEK_HOLE (the kernel answers the other kinds itself): the offset found, or ENXIO.</summary>
+    public async ValueTask<(int Status, long Offset)> SeekAsync(ulong handle, long offset, int whence)
+    {
+        if (!_handles.TryGetValue(handle, out var file)) return (Errno.EBADF, 0);
+        if (offset < 0 || whence is not (SeekData or SeekHole)) return (Errno.EINVAL, 0);
+        var found = await file.Content.SeekAsync(offset, data: whence == SeekData).ConfigureAwait(false);
+        return found < 0 ? (Errno.ENXIO, 0) : (0, found);
     }
 
     public async ValueTask<int> WriteAsync(ulong handle, long offset, ReadOnlyMemory<byte> data)

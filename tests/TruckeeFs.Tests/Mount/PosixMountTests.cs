@@ -224,6 +224,42 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
     }
 
     [Fact]
+    public void Seek_data_and_seek_hole_find_the_blocks_a_sparse_file_has()
+    {
+        var block = MountFixture.BlockSize;
+        var file = $"{fixture.NewDirectory("seek")}/f";
+        Assert.Equal(0, Sys.Open(file, Sys.O_RDWR | Sys.O_CREAT, Mode644, out var fd));
+        try
+        {
+            // Data in blocks 0 and 5 (and the stretch of zeros after block 0's bytes), holes between and after.
+            Assert.Equal(0, Sys.PWrite(fd, "head"u8, 0, out _));
+            Assert.Equal(0, Sys.PWrite(fd, "middle"u8, 5 * block + 10, out _));
+            Assert.Equal(0, Sys.Ftruncate(fd, 9 * block));
+            Assert.Equal((0, 0L), Seek(fd, 0, Sys.SEEK_DATA));
+            Assert.Equal((0, 100L), Seek(fd, 100, Sys.SEEK_DATA));
+            Assert.Equal((0, block), Seek(fd, 0, Sys.SEEK_HOLE));
+            Assert.Equal((0, 5 * block), Seek(fd, block, Sys.SEEK_DATA));
+            Assert.Equal((0, 6 * block), Seek(fd, 5 * block, Sys.SEEK_HOLE));
+            Assert.Equal((0, 2 * block), Seek(fd, 2 * block, Sys.SEEK_HOLE));
+            Assert.Equal((Sys.ENXIO, -1L), Seek(fd, 6 * block, Sys.SEEK_DATA));
+            Assert.Equal((Sys.ENXIO, -1L), Seek(fd, 9 * block, Sys.SEEK_HOLE));
+            // A dense file's only hole is its end, also once reopened (its block map read from metadata).
+            Assert.Equal(0, Sys.Ftruncate(fd, 0));
+            Assert.Equal(0, Sys.PWrite(fd, new byte[2 * block + 7], 0, out _));
+            Assert.Equal((0, 2 * block + 7), Seek(fd, 0, Sys.SEEK_HOLE));
+        }
+        finally
+        {
+            Assert.Equal(0, Sys.Close(fd));
+        }
+        Assert.Equal(0, Sys.Open(file, Sys.O_RDONLY, out fd));
+        Assert.Equal((0, 2 * block + 7), Seek(fd, 1, Sys.SEEK_HOLE));
+        Assert.Equal(0, Sys.Close(fd));
+
+        static (int Errno, long Offset) Seek(int fd, long offset, int whence) => (Sys.LSeek(fd, offset, whence, out var at), at);
+    }
+
+    [Fact]
     public void Truncate_grows_with_zeros_and_shrinks_for_good()
     {
         var dir = fixture.NewDirectory("truncate");
