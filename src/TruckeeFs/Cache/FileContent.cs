@@ -215,12 +215,7 @@ internal sealed class FileContent : IDisposable
             var index = offset / _blockSize;
             if (data)
             {
-                // The nearest block at or after the offset's, whatever lies between (holes take no entries).
-                long? next = null;
-                foreach (var present in _blocks.Keys)
-                {
-                    if (present >= index && (next is null || present < next)) next = present;
-                }
+                var next = NextBlock(index);
                 return next is null || next * _blockSize >= Size ? -1 : Math.Max(offset, next.Value * _blockSize);
             }
             while (_blocks.ContainsKey(index)) index++;
@@ -230,6 +225,24 @@ internal sealed class FileContent : IDisposable
         {
             _lock.Release();
         }
+    }
+
+    /// <summary>
+    /// The first block at or after <paramref name="index"/> the file has. Copying tools seek
+    /// from hole to data extent by extent: the blocks just ahead are tried before all of them.
+    /// </summary>
+    private long? NextBlock(long index)
+    {
+        for (var probe = index; probe < index + 64; probe++)
+        {
+            if (_blocks.ContainsKey(probe)) return probe;
+        }
+        long? next = null;
+        foreach (var present in _blocks.Keys)
+        {
+            if (present >= index && (next is null || present < next)) next = present;
+        }
+        return next;
     }
 
     /// <summary>Sets the size; data beyond a shrunk end is gone even if the file grows again.</summary>

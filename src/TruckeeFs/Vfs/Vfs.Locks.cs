@@ -54,19 +54,6 @@ public sealed partial class Vfs
     /// </summary>
     public async ValueTask<int> SetLockAsync(ulong handle, long inode, ulong owner, int pid, bool flock, FileLockType type, long first, long last, bool wait, Func<bool> interrupted)
     {
-        var waiting = new LockWait((long)owner, inode);
-        try
-        {
-            return await SetLockWaitingAsync(handle, inode, owner, pid, flock, type, first, last, wait, interrupted, waiting).ConfigureAwait(false);
-        }
-        finally
-        {
-            lock (_lockWaits) _lockWaits.Remove(waiting);
-        }
-    }
-
-    private async ValueTask<int> SetLockWaitingAsync(ulong handle, long inode, ulong owner, int pid, bool flock, FileLockType type, long first, long last, bool wait, Func<bool> interrupted, LockWait waiting)
-    {
         if (type == FileLockType.Unlock && _handles.TryGetValue(handle, out var file))
         {
             // As a close: the version is sealed and marked pending before the lock goes, so the
@@ -76,36 +63,51 @@ public sealed partial class Vfs
             if (sealedStatus != 0) return sealedStatus;
         }
         var request = new FileLockRequest(inode, SessionId, (long)owner, pid, flock, type, first, last);
-        while (true)
+        LockWait? waiting = null;
+        try
         {
-            var released = ExpectRelease(inode);
-            var status = _meta.SetLock(request with { Session = SessionId }, out var conflict);
-            if (status == Errno.EAGAIN && wait && !flock && !WaitFor(waiting, conflict!)) return Errno.EDEADLK;
-            if (status != Errno.EAGAIN || !wait)
+            while (true)
             {
-                if (status != 0) return status;
-                AfterSetLock(handle, request);
-                // The previous holder, perhaps on another mount, committed before unlocking:
-                // read what it wrote, not what this mount loaded before (as NFS revalidates on lock).
-                if (type != FileLockType.Unlock && _handles.TryGetValue(handle, out var locked))
+                var released = ExpectRelease(inode);
+                var status = _meta.SetLock(request with { Session = SessionId }, out var conflict);
+                if (status == 0) return await LockedAsync(handle, request).ConfigureAwait(false);
+                if (status != Errno.EAGAIN || !wait) return status;
+                // Byte-range requests only, as Linux looks for deadlocks among fcntl locks alone.
+                if (!flock && !WaitFor(waiting ??= new LockWait(request.Owner, inode), conflict!)) return Errno.EDEADLK;
+                var retryAt = DateTime.UtcNow + LockRetry;
+                while (!released.IsCompleted && DateTime.UtcNow < retryAt)
                 {
-                    await WaitForOtherMountsAsync(inode).ConfigureAwait(false);
-                    if (_meta.GetInode(inode) is { } current && await locked.Content.RefreshAsync(current).ConfigureAwait(false) && _kernel is { } kernel)
-                    {
-                        // The kernel's pages are of the version before; the other mount's announcement
-                        // of the commit may not have arrived yet. Off the FUSE worker, as every notification.
-                        await Task.Run(() => kernel.InvalidateInode(inode, data: true)).ConfigureAwait(false);
-                    }
+                    if (interrupted()) return Errno.EINTR;
+                    await Task.WhenAny(released, Task.Delay(InterruptPoll)).ConfigureAwait(false);
                 }
-                return 0;
-            }
-            var retryAt = DateTime.UtcNow + LockRetry;
-            while (!released.IsCompleted && DateTime.UtcNow < retryAt)
-            {
-                if (interrupted()) return Errno.EINTR;
-                await Task.WhenAny(released, Task.Delay(InterruptPoll)).ConfigureAwait(false);
             }
         }
+        finally
+        {
+            if (waiting is not null)
+            {
+                lock (_lockWaits) _lockWaits.Remove(waiting);
+            }
+        }
+    }
+
+    /// <summary>A lock request was granted (or an unlock done).</summary>
+    private async ValueTask<int> LockedAsync(ulong handle, FileLockRequest request)
+    {
+        AfterSetLock(handle, request);
+        // The previous holder, perhaps on another mount, committed before unlocking:
+        // read what it wrote, not what this mount loaded before (as NFS revalidates on lock).
+        if (request.Type != FileLockType.Unlock && _handles.TryGetValue(handle, out var locked))
+        {
+            await WaitForOtherMountsAsync(request.Inode).ConfigureAwait(false);
+            if (_meta.GetInode(request.Inode) is { } current && await locked.Content.RefreshAsync(current).ConfigureAwait(false) && _kernel is { } kernel)
+            {
+                // The kernel's pages are of the version before; the other mount's announcement
+                // of the commit may not have arrived yet. Off the FUSE worker, as every notification.
+                await Task.Run(() => kernel.InvalidateInode(request.Inode, data: true)).ConfigureAwait(false);
+            }
+        }
+        return 0;
     }
 
     /// <summary>
