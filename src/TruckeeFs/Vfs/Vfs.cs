@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using TruckeeFs.Cache;
 using TruckeeFs.Content;
@@ -19,6 +20,7 @@ public sealed partial class Vfs : IAsyncDisposable
 {
     public const long RootInode = 1;
     private const int NameMax = 255;
+    private static readonly TimeSpan UsageLifetime = TimeSpan.FromSeconds(2);
 
     private readonly IMetaStore _meta;
     private readonly ICoordinator _coordinator;
@@ -29,6 +31,7 @@ public sealed partial class Vfs : IAsyncDisposable
     private readonly CachePruner? _pruner;
     private readonly Lock _liveLock = new();
     private readonly Dictionary<long, LiveInode> _live = [];
+    private CountedUsage? _usage;
     private readonly ConcurrentDictionary<ulong, FileHandle> _handles = new();
     private readonly MetadataCache _cache;
     private long _nextHandle;
@@ -132,7 +135,7 @@ public sealed partial class Vfs : IAsyncDisposable
 
     public FilesystemStatistics StatFs()
     {
-        var usage = _meta.Usage();
+        var usage = RecentUsage();
         var disk = Posix.StatVfs(_options.CacheDirectory);
         const long blockSize = 4096;
         var scale = (double)disk.FragmentSize / blockSize;
@@ -143,6 +146,19 @@ public sealed partial class Vfs : IAsyncDisposable
         const long freeInodes = 1L << 40;
         return new FilesystemStatistics(blockSize, Math.Max(total, (usage.Bytes + blockSize - 1) / blockSize), free, available,
             usage.Inodes + freeInodes, freeInodes, NameMax);
+    }
+
+    /// <summary>
+    /// The filesystem's inode and byte counts, at most <see cref="UsageLifetime"/> old: counting
+    /// scans every inode row, and df, file managers and programs checking free space ask often.
+    /// </summary>
+    private FilesystemUsage RecentUsage()
+    {
+        var counted = Volatile.Read(ref _usage);
+        if (counted is not null && Stopwatch.GetElapsedTime(counted.Taken) < UsageLifetime) return counted.Usage;
+        var usage = _meta.Usage();
+        Volatile.Write(ref _usage, new CountedUsage(usage, Stopwatch.GetTimestamp()));
+        return usage;
     }
 
     /// <summary>
@@ -280,6 +296,9 @@ public sealed partial class Vfs : IAsyncDisposable
         status = name.Length > NameMax ? Errno.ENAMETOOLONG : name.Length == 0 ? Errno.ENOENT : 0;
         return status == 0;
     }
+
+    /// <summary>Filesystem usage as counted at <see cref="Taken"/> (a <see cref="Stopwatch"/> timestamp).</summary>
+    private sealed record CountedUsage(FilesystemUsage Usage, long Taken);
 
     /// <summary>An inode the kernel holds references to, or that is open.</summary>
     private sealed class LiveInode

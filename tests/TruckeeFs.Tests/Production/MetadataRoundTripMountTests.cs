@@ -175,6 +175,19 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Statfs_counts_the_filesystem_once_for_a_burst_of_calls()
+    {
+        // Counting scans every inode row: df, file managers and programs checking free space
+        // may ask many times a second, and the count may be a moment old.
+        await using var mount = await TruckeeFsMount.StartAsync(Options());
+        Assert.Equal(0, Sys.StatVfs(mount.Path, out _));
+        _relay.Reset();
+        for (var i = 0; i < 50; i++) Assert.Equal(0, Sys.StatVfs(mount.Path, out _));
+        Assert.Equal(0, _relay.RoundTrips);
+        Assert.Equal(0, await mount.UnmountAsync());
+    }
+
+    [Fact]
     public async Task An_open_of_a_file_not_open_here_reads_its_row_and_block_map_in_one_query()
     {
         await using var mount = await TruckeeFsMount.StartAsync(Options());
