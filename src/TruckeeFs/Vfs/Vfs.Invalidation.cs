@@ -21,12 +21,17 @@ public interface IKernelCache
     void InvalidateEntry(long parent, byte[] name);
 }
 
-/// <summary>One cache a change made stale: an inode's attributes, its data too, or a name.</summary>
-internal readonly record struct Invalidation(char Kind, long Inode, byte[]? Name = null)
+/// <summary>
+/// One cache a change made stale: an inode's attributes, its data too (with the content
+/// <see cref="Version"/> a commit made, when it is one), or a name.
+/// </summary>
+internal readonly record struct Invalidation(char Kind, long Inode, byte[]? Name = null, long Version = 0)
 {
     public static Invalidation Attributes(long inode) => new('a', inode);
 
     public static Invalidation Data(long inode) => new('d', inode);
+
+    public static Invalidation Contents(long inode, long version) => new('d', inode, Version: version);
 
     public static Invalidation Entry(long parent, ReadOnlySpan<byte> name) => new('e', parent, name.ToArray());
 }
@@ -74,6 +79,7 @@ public sealed partial class Vfs
         {
             message.Append('|').Append(change.Kind).Append(change.Inode.ToString(CultureInfo.InvariantCulture));
             if (change.Name is { } name) message.Append(':').Append(Convert.ToBase64String(name));
+            if (change.Version != 0) message.Append('@').Append(change.Version.ToString(CultureInfo.InvariantCulture));
         }
         _ = PublishAsync(InvalidationChannel, message.ToString());
     }
@@ -100,22 +106,40 @@ public sealed partial class Vfs
         _ = Task.Delay(RepeatInvalidation).ContinueWith(_ => Apply(changes), TaskScheduler.Default);
     }
 
-    /// <summary>Drops another mount's changes from this mount's caches: its own first, so that the kernel asking again gets the new state.</summary>
+    /// <summary>
+    /// Drops another mount's changes from this mount's caches: its own first, so that the kernel
+    /// asking again gets the new state. Contents this mount already serves (an open here found
+    /// them and dropped the kernel's attributes itself) are left alone: the kernel throws away
+    /// an attribute answer overtaken by an invalidation, and a read asking for the new size
+    /// just then would stop at the old one.
+    /// </summary>
     private void Apply(Invalidation[] changes)
     {
         foreach (var change in changes)
         {
             _cache.Invalidate(change);
-            if (_kernel is not { } kernel) continue;
+            if (_kernel is not { } kernel || Serves(change)) continue;
             if (change.Kind == 'e') kernel.InvalidateEntry(change.Inode, change.Name!);
             else kernel.InvalidateInode(change.Inode, data: change.Kind == 'd');
         }
     }
 
+    private bool Serves(Invalidation change)
+    {
+        if (change.Version == 0) return false;
+        lock (_liveLock) return _live.TryGetValue(change.Inode, out var live) && live.ServedVersion >= change.Version;
+    }
+
+    /// <summary>An item of a message: kind, inode, then ":" and a base64 name or "@" and a content version.</summary>
     private static Invalidation Parse(string item)
     {
         var colon = item.IndexOf(':');
-        var inode = long.Parse(item.AsSpan(1, (colon < 0 ? item.Length : colon) - 1), CultureInfo.InvariantCulture);
-        return colon < 0 ? new Invalidation(item[0], inode) : new Invalidation(item[0], inode, Convert.FromBase64String(item[(colon + 1)..]));
+        if (colon >= 0) return new Invalidation(item[0], ParseLong(item.AsSpan(1, colon - 1)), Convert.FromBase64String(item[(colon + 1)..]));
+        var at = item.IndexOf('@');
+        return at < 0
+            ? new Invalidation(item[0], ParseLong(item.AsSpan(1)))
+            : new Invalidation(item[0], ParseLong(item.AsSpan(1, at - 1)), Version: ParseLong(item.AsSpan(at + 1)));
     }
+
+    private static long ParseLong(ReadOnlySpan<char> digits) => long.Parse(digits, CultureInfo.InvariantCulture);
 }

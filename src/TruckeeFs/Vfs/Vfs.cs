@@ -230,7 +230,7 @@ public sealed partial class Vfs : IAsyncDisposable
     private void ContentCommitted(Inode committed, long ticket)
     {
         MirrorFile(committed.Id);
-        Publish(Invalidation.Data(committed.Id));
+        Publish(Invalidation.Contents(committed.Id, committed.Version));
         _cache.PutChanged(committed, ticket);
     }
 
