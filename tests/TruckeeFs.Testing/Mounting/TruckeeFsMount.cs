@@ -16,6 +16,7 @@ public sealed class TruckeeFsMount : IAsyncDisposable
 {
     private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan FusermountTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan BusyUnmountRetry = TimeSpan.FromSeconds(2);
     private const int OutputTailLength = 4000;
 
     // Mounts still alive when the test host exits (a test that forgot to dispose, a crash in a
@@ -162,14 +163,21 @@ public sealed class TruckeeFsMount : IAsyncDisposable
 
     /// <summary>
     /// Runs <c>fusermount3 -u</c> (a clean unmount, as a user would) and waits up to 60 s for the
-    /// child to exit.
+    /// child to exit. A busy mount is tried again for up to 2 s: a process another test forks
+    /// holds copies of this process's descriptors, close-on-exec ones too, until it execs.
     /// </summary>
     /// <returns>The child's exit code.</returns>
     /// <exception cref="InvalidOperationException">fusermount3 failed, for instance EBUSY because a file is still open.</exception>
     /// <exception cref="TimeoutException">The child did not exit within 60 s after the unmount.</exception>
     public async Task<int> UnmountAsync()
     {
+        var clock = Stopwatch.StartNew();
         var (code, output) = await RunFusermountAsync("-u", Path).ConfigureAwait(false);
+        while (code != 0 && output.Contains("Device or resource busy", StringComparison.Ordinal) && clock.Elapsed < BusyUnmountRetry)
+        {
+            await Task.Delay(100).ConfigureAwait(false);
+            (code, output) = await RunFusermountAsync("-u", Path).ConfigureAwait(false);
+        }
         if (code != 0)
         {
             throw new InvalidOperationException($"fusermount3 -u {Path} failed with code {code}: {output}");
