@@ -107,18 +107,29 @@ public sealed partial class MariaDbServer : LoopbackServer
             .. InnoDbSizes,
         ];
         if (Libc.IsRoot) arguments.Add("--user=root");
-        var output = new List<string>();
-        using var process = ProcessLauncher.Start(installer, arguments, WorkingDirectory, line => { lock (output) output.Add(line); });
-        var finished = process.WaitForExit(InstallTimeout);
-        if (!finished) process.Kill();
-        process.WaitForExit();
-        if (finished && process.ExitCode == 0) return;
-        string tail;
-        lock (output) tail = string.Join('\n', output.TakeLast(40));
-        throw new ServerStartException(
-            $"{Path.GetFileName(installer)} could not create a data folder " +
-            (finished ? $"(exit code {process.ExitCode})" : $"within {InstallTimeout.TotalSeconds} s") + ".\n" +
-            $"Command: {ProcessLauncher.Describe(installer, arguments)}\nLast output:\n{tail}");
+        // The bootstrap server now and then dies while several start at once (one run in many):
+        // a second attempt on an emptied folder, before calling the machine unfit.
+        for (var attempt = 1; ; attempt++)
+        {
+            var output = new List<string>();
+            using var process = ProcessLauncher.Start(installer, arguments, WorkingDirectory, line => { lock (output) output.Add(line); });
+            var finished = process.WaitForExit(InstallTimeout);
+            if (!finished) process.Kill();
+            process.WaitForExit();
+            if (finished && process.ExitCode == 0) return;
+            if (attempt < 2 && finished)
+            {
+                if (Directory.Exists(_dataDirectory)) Directory.Delete(_dataDirectory, recursive: true);
+                continue;
+            }
+            string tail;
+            // The server's own error lines come before the long advice the installer prints after them.
+            lock (output) tail = string.Join('\n', output.Where(line => line.Contains("ERROR", StringComparison.Ordinal) || line.Contains("signal", StringComparison.OrdinalIgnoreCase)).Take(20).Concat(output.TakeLast(40)));
+            throw new ServerStartException(
+                $"{Path.GetFileName(installer)} could not create a data folder " +
+                (finished ? $"(exit code {process.ExitCode}, attempt {attempt})" : $"within {InstallTimeout.TotalSeconds} s") + ".\n" +
+                $"Command: {ProcessLauncher.Describe(installer, arguments)}\nLast output:\n{tail}");
+        }
     }
 
     private protected override ServerProcess CreateProcess(int port)
