@@ -57,7 +57,8 @@ public sealed partial class Vfs
         // On the inode's stripe: an unlink deleting the file with its last name goes before or after.
         lock (OpenStripe(inode))
         {
-            var known = _cache.GetInode(inode);
+            // Only another mount can have changed what this one knows (and copying the row costs every open).
+            var knownVersion = _meta.IsShared ? _cache.GetInode(inode)?.Version : null;
             // A file not open here needs its block map too: read with the row, in one query.
             IReadOnlyList<BlockRef>? blocks = null;
             if (HasContent(inode)) row = CurrentInode(inode);
@@ -67,7 +68,7 @@ public sealed partial class Vfs
             // contents since, its invalidation may still be on the way, and the kernel would read
             // up to the old size: drop them before the open answers. Inside the stripe, so that a
             // concurrent open, which finds the new row known, cannot answer before the drop.
-            if (_meta.IsShared && known?.Version != row.Version) _kernel?.InvalidateInode(inode, data: false);
+            if (_meta.IsShared && knownVersion != row.Version) _kernel?.InvalidateInode(inode, data: false);
             if (row.IsDirectory) return (Errno.EISDIR, 0, false);
             if (!row.IsRegular) return (Errno.ENXIO, 0, false);
             var recorded = RecordOpen(inode);

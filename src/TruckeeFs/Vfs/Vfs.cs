@@ -214,8 +214,8 @@ public sealed partial class Vfs : IAsyncDisposable
         content.ChangedAttributes.ApplyTo(copy);
         copy.Size = content.Size;
         // Which of the uncommitted blocks are holes is the content's to know while it changes:
-        // counted dense until the commit (which counts exactly), never less than committed.
-        copy.Allocated = Math.Max(row.Allocated, content.Size);
+        // counted dense until the commit, which counts exactly.
+        copy.Allocated = content.Size;
         copy.Mtime = content.Mtime;
         copy.Ctime = Math.Max(row.Ctime, content.Ctime);
         return copy;
