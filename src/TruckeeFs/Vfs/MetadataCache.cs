@@ -22,8 +22,6 @@ namespace TruckeeFs.Vfs;
 /// </summary>
 internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLifetime, int capacity = 65536)
 {
-    private const int RowStripes = 256;
-
     private readonly long _attributeTicks = (long)(attributeLifetime.TotalSeconds * Stopwatch.Frequency);
     private readonly long _entryTicks = (long)(entryLifetime.TotalSeconds * Stopwatch.Frequency);
     private readonly CountedMap<long, (Inode Row, long Expires)> _inodes = new();
@@ -35,7 +33,9 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     // their names since. A lookup of any other name there is answered "no such name" without a
     // query (the kernel looks up each name before it creates it).
     private readonly CountedMap<long, KnownDirectory> _knownDirectories = new();
-    private readonly long[] _rowInvalidations = new long[RowStripes];
+    // Invalidations of each inode a change of this mount holds a RowTicket of (see WatchRow).
+    private readonly Lock _watchLock = new();
+    private readonly Dictionary<long, RowWatch> _watched = [];
     private long _generation;
     private int _knownNames;
 
@@ -78,11 +78,44 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
 
     /// <summary>
     /// Taken before a change of this mount whose resulting row may be kept
-    /// (<see cref="PutChanged"/>): counts the invalidations of the inode's row only (and of the
-    /// few that share its stripe), so that unrelated changes meanwhile (the commit of a file just
-    /// closed runs while the next one is created) do not stop it.
+    /// (<see cref="PutChanged"/>, <see cref="PutCreatedName"/>); disposed when the change is
+    /// done. It counts the invalidations of that inode's row alone, exactly: a count shared with
+    /// other inodes (stripes) let unrelated changes stop it, and a directory whose names were
+    /// known lost them for good when the commit of a file closed in it (running beside the next
+    /// create) happened to share its stripe, once in 256 files.
     /// </summary>
-    public long RowTicket(long inode) => Volatile.Read(ref _rowInvalidations[RowStripe(inode)]);
+    public RowTicket WatchRow(long inode)
+    {
+        lock (_watchLock)
+        {
+            if (!_watched.TryGetValue(inode, out var watch)) _watched[inode] = watch = new RowWatch();
+            watch.Holders++;
+            return new RowTicket(this, inode, watch, watch.Invalidations);
+        }
+    }
+
+    /// <summary>Inodes some ticket watches (for tests: none once every change is done).</summary>
+    internal int WatchedRows
+    {
+        get
+        {
+            lock (_watchLock) return _watched.Count;
+        }
+    }
+
+    /// <summary>Whether the row was invalidated exactly once since <paramref name="ticket"/> was taken: by the change's own invalidation.</summary>
+    private bool OnlyOwnInvalidation(RowTicket ticket)
+    {
+        lock (_watchLock) return ticket.Watch.Invalidations == ticket.Start + 1;
+    }
+
+    private void Unwatch(RowTicket ticket)
+    {
+        lock (_watchLock)
+        {
+            if (--ticket.Watch.Holders == 0) _watched.Remove(ticket.Inode);
+        }
+    }
 
     /// <summary>
     /// Keeps <paramref name="row"/> as a change of this mount committed it, unless the row was
@@ -90,11 +123,11 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     /// change's own invalidation, applied before this call: another change, of this mount or
     /// another, may have followed it.
     /// </summary>
-    public void PutChanged(Inode row, long ticket)
+    public void PutChanged(Inode row, RowTicket ticket)
     {
-        if (!Enabled || RowTicket(row.Id) != ticket + 1) return;
+        if (!Enabled || !OnlyOwnInvalidation(ticket)) return;
         PutCommitted(row);
-        if (RowTicket(row.Id) != ticket + 1) _inodes.Remove(row.Id);
+        if (!OnlyOwnInvalidation(ticket)) _inodes.Remove(row.Id);
     }
 
     /// <summary>Keeps a name read from the database, under the same rule.</summary>
@@ -177,9 +210,9 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
     /// name, if the change found the directory as known (<paramref name="ctimeFound"/>: nothing
     /// else changed it first) and no invalidation of it came since but the change's own.
     /// </summary>
-    public void PutCreatedName(long parent, byte[] name, KnownDirectory known, long ticket, long ctimeFound, long ctimeLeft)
+    public void PutCreatedName(long parent, byte[] name, KnownDirectory known, RowTicket ticket, long ctimeFound, long ctimeLeft)
     {
-        if (!Enabled || known.Ctime != ctimeFound || RowTicket(parent) != ticket + 1) return;
+        if (!Enabled || known.Ctime != ctimeFound || !OnlyOwnInvalidation(ticket)) return;
         // A full cache starts again without this directory: one of more names than the cache
         // holds is not worth knowing whole.
         if (MakeRoom()) return;
@@ -187,7 +220,7 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         known.Names[new NameKey(parent, name)] = 0;
         Interlocked.Increment(ref _knownNames);
         _knownDirectories.Set(parent, known with { Ctime = ctimeLeft, Expires = Stopwatch.GetTimestamp() + _entryTicks });
-        if (RowTicket(parent) != ticket + 1) _knownDirectories.Remove(parent);
+        if (!OnlyOwnInvalidation(ticket)) _knownDirectories.Remove(parent);
     }
 
     /// <summary>Drops what one change made stale.</summary>
@@ -202,7 +235,10 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
             _names.Remove(new NameKey(change.Inode, change.Name!));
             return;
         }
-        Interlocked.Increment(ref _rowInvalidations[RowStripe(change.Inode)]);
+        lock (_watchLock)
+        {
+            if (_watched.TryGetValue(change.Inode, out var watch)) watch.Invalidations++;
+        }
         _inodes.Remove(change.Inode);
         // An xattr change invalidates the inode's row (its ctime moved).
         _withoutXattrs.Remove(change.Inode);
@@ -227,13 +263,38 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         return true;
     }
 
-    private static int RowStripe(long inode) => (int)((ulong)inode % RowStripes);
-
     /// <summary>
     /// Every name of a directory, as of its ctime <paramref name="Ctime"/>. The name set is
     /// shared by the records that follow each other as this mount adds names; counted (with
     /// drift: names of dropped records count until the next clear) to bound memory.
     /// </summary>
+    /// <summary>Invalidations of one inode's row while changes hold tickets of it (guarded by the watch lock).</summary>
+    internal sealed class RowWatch
+    {
+        public int Holders;
+        public long Invalidations;
+    }
+
+    /// <summary>See <see cref="WatchRow"/>.</summary>
+    internal sealed class RowTicket(MetadataCache cache, long inode, RowWatch watch, long start) : IDisposable
+    {
+        private bool _disposed;
+
+        public long Inode => inode;
+
+        public RowWatch Watch => watch;
+
+        /// <summary>The row's invalidations when the ticket was taken.</summary>
+        public long Start => start;
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            cache.Unwatch(this);
+        }
+    }
+
     internal sealed record KnownDirectory(ConcurrentDictionary<NameKey, byte> Names, long Ctime, long Expires);
 
     /// <summary>

@@ -367,7 +367,7 @@ public sealed partial class Vfs
     private async Task<int> CommitSealedAsync(FileContent content)
     {
         var basis = content.Version;
-        var ticket = _cache.RowTicket(content.Inode);
+        using var ticket = _cache.WatchRow(content.Inode);
         var (status, committed) = await content.CommitSealedAsync().ConfigureAwait(false);
         if (committed is not null)
         {

@@ -51,7 +51,7 @@ public sealed partial class Vfs
     {
         if (!ValidName(name, out var status)) return status;
         var key = name.ToArray();
-        var ticket = _cache.RowTicket(parent);
+        using var ticket = _cache.WatchRow(parent);
         Inode? unlinked;
         Inode? directory;
         IReadOnlyList<string>? freed = null;
@@ -85,7 +85,7 @@ public sealed partial class Vfs
     public int RemoveDirectory(long parent, ReadOnlySpan<byte> name)
     {
         if (!ValidName(name, out var status)) return status;
-        var ticket = _cache.RowTicket(parent);
+        using var ticket = _cache.WatchRow(parent);
         status = _meta.RemoveDirectory(parent, name.ToArray(), Now(), out var removed, out var directory);
         if (status != 0) return status;
         Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent), Invalidation.Attributes(removed!.Id));
@@ -133,7 +133,7 @@ public sealed partial class Vfs
         entry = null!;
         if (!ValidName(name, out var status)) return status;
         var key = name.ToArray();
-        var ticket = _cache.RowTicket(parent);
+        using var ticket = _cache.WatchRow(parent);
         var known = _cache.KnownNames(parent);
         status = _meta.Create(parent, key, node, Now(), out var created, out var parentRow, out var ctimeFound, openedBy);
         if (status != 0) return status;
@@ -158,7 +158,7 @@ public sealed partial class Vfs
     /// dropped it; <paramref name="ticket"/> was taken before the change): the kernel asks for the
     /// directory's attributes again after every change of its entries.
     /// </summary>
-    private void KeepDirectory(Inode? directory, long ticket)
+    private void KeepDirectory(Inode? directory, MetadataCache.RowTicket ticket)
     {
         if (directory is not null) _cache.PutChanged(directory, ticket);
     }

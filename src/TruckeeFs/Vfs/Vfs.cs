@@ -227,7 +227,7 @@ public sealed partial class Vfs : IAsyncDisposable
     /// (<paramref name="committed"/>; <paramref name="ticket"/> was taken before the commit), so
     /// that a stat of the file just closed costs no query.
     /// </summary>
-    private void ContentCommitted(Inode committed, long ticket)
+    private void ContentCommitted(Inode committed, MetadataCache.RowTicket ticket)
     {
         MirrorFile(committed.Id);
         Publish(Invalidation.Contents(committed.Id, committed.Version));

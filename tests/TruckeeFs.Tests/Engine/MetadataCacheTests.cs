@@ -27,20 +27,47 @@ public sealed class MetadataCacheTests
     public void The_row_of_a_change_is_kept_unless_another_change_of_that_row_came_during_it()
     {
         var cache = new MetadataCache(Minute, Minute);
-        var ticket = cache.RowTicket(7);
-        // Changes of other rows and of names meanwhile, then the change's own invalidation.
-        cache.Invalidate(Invalidation.Data(8));
-        cache.Invalidate(Invalidation.Entry(7, "n"u8));
-        cache.Invalidate(Invalidation.Data(7));
-        cache.PutChanged(Row(7, mode: 1), ticket);
-        Assert.Equal(1, cache.GetInode(7)!.Mode);
+        using (var ticket = cache.WatchRow(7))
+        {
+            // Changes of other rows (one 256 apart: counts shared by stripes of 256 mixed them
+            // up) and of names meanwhile, then the change's own invalidation.
+            cache.Invalidate(Invalidation.Data(8));
+            cache.Invalidate(Invalidation.Data(7 + 256));
+            cache.Invalidate(Invalidation.Entry(7, "n"u8));
+            cache.Invalidate(Invalidation.Data(7));
+            cache.PutChanged(Row(7, mode: 1), ticket);
+            Assert.Equal(1, cache.GetInode(7)!.Mode);
+        }
 
         // Another change of the row (another mount's, arriving during this one) came too.
-        ticket = cache.RowTicket(7);
-        cache.Invalidate(Invalidation.Attributes(7));
+        using (var ticket = cache.WatchRow(7))
+        {
+            cache.Invalidate(Invalidation.Attributes(7));
+            cache.Invalidate(Invalidation.Data(7));
+            cache.PutChanged(Row(7, mode: 2), ticket);
+            Assert.Null(cache.GetInode(7));
+        }
+    }
+
+    [Fact]
+    public void Tickets_of_one_row_count_from_their_own_start_and_leave_nothing_behind()
+    {
+        var cache = new MetadataCache(Minute, Minute);
+        var first = cache.WatchRow(7);
         cache.Invalidate(Invalidation.Data(7));
-        cache.PutChanged(Row(7, mode: 2), ticket);
-        Assert.Null(cache.GetInode(7));
+        using (var second = cache.WatchRow(7))
+        {
+            cache.Invalidate(Invalidation.Data(7));
+            // The second change saw its own invalidation only; the first saw two.
+            cache.PutChanged(Row(7, mode: 2), second);
+            Assert.Equal(2, cache.GetInode(7)!.Mode);
+            cache.PutChanged(Row(7, mode: 1), first);
+            Assert.Equal(2, cache.GetInode(7)!.Mode);
+        }
+        Assert.Equal(1, cache.WatchedRows);
+        first.Dispose();
+        first.Dispose();
+        Assert.Equal(0, cache.WatchedRows);
     }
 
     [Fact]
@@ -174,12 +201,28 @@ public sealed class MetadataCacheTests
         // A change arriving while this mount added a name: not put back.
         cache.PutCreatedDirectory(Directory(5, ctime: 100));
         var known = cache.KnownNames(5)!;
-        var ticket = cache.RowTicket(5);
-        cache.Invalidate(Invalidation.Data(5));
-        cache.Invalidate(Invalidation.Entry(5, "a"u8));
-        cache.Invalidate(Invalidation.Data(5));
-        cache.PutCreatedName(5, "a"u8.ToArray(), known, ticket, 100, 200);
+        using (var ticket = cache.WatchRow(5))
+        {
+            cache.Invalidate(Invalidation.Data(5));
+            cache.Invalidate(Invalidation.Entry(5, "a"u8));
+            cache.Invalidate(Invalidation.Data(5));
+            cache.PutCreatedName(5, "a"u8.ToArray(), known, ticket, 100, 200);
+        }
         Assert.False(cache.IsAbsent(5, "z"u8.ToArray()));
+
+        // The commit of a file closed in the directory, landing during a create there, is no
+        // change of the directory: not even the file 256 inodes on.
+        cache.PutCreatedDirectory(Directory(5, ctime: 100));
+        known = cache.KnownNames(5)!;
+        using (var ticket = cache.WatchRow(5))
+        {
+            cache.Invalidate(Invalidation.Contents(5 + 256, 1));
+            cache.Invalidate(Invalidation.Entry(5, "b"u8));
+            cache.Invalidate(Invalidation.Data(5));
+            cache.PutCreatedName(5, "b"u8.ToArray(), known, ticket, 100, 200);
+        }
+        Assert.True(cache.IsAbsent(5, "z"u8.ToArray()));
+        Assert.False(cache.IsAbsent(5, "b"u8.ToArray()));
 
         // A full cache starts again, known names too.
         var small = new MetadataCache(Minute, Minute, capacity: 3);
@@ -192,7 +235,7 @@ public sealed class MetadataCacheTests
     private static void AddName(MetadataCache cache, long directory, string name, long ctimeFound, long ctimeLeft)
     {
         var known = cache.KnownNames(directory);
-        var ticket = cache.RowTicket(directory);
+        using var ticket = cache.WatchRow(directory);
         cache.Invalidate(Invalidation.Entry(directory, System.Text.Encoding.UTF8.GetBytes(name)));
         cache.Invalidate(Invalidation.Data(directory));
         if (known is not null) cache.PutCreatedName(directory, System.Text.Encoding.UTF8.GetBytes(name), known, ticket, ctimeFound, ctimeLeft);
