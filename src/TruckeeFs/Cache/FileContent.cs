@@ -584,7 +584,7 @@ internal sealed class FileContent : IDisposable
     /// <summary>
     /// Freezes a block the writer has just filled, moving on sequentially, and has the mount
     /// store it as soon as it can (see <see cref="EarlyUpload"/>). Not on a local store: there
-    /// the close commits at once, and storing costs no wait worth hiding.
+    /// storing costs no wait worth hiding.
     /// </summary>
     private async ValueTask UploadEarlyAsync(StagedBlock staged)
     {

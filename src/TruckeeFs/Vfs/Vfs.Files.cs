@@ -287,12 +287,11 @@ public sealed partial class Vfs
 
     /// <summary>
     /// Seals the file's newest version and queues its commit; commits at once if other mounts
-    /// could not be told, or if the content store is local (the queue exists to hide a remote
-    /// store's latency; a local one has none, and committing at once spares the journal entry).
+    /// could not be told, or if no server is involved (<see cref="CommitsAtClose"/>).
     /// </summary>
     private async ValueTask<int> CloseVersionAsync(FileContent content, bool durable)
     {
-        if (_content.Store.IsLocal) return await CommitNowAsync(content, durable).ConfigureAwait(false);
+        if (CommitsAtClose) return await CommitNowAsync(content, durable).ConfigureAwait(false);
         SealOutcome outcome;
         try
         {
@@ -323,9 +322,17 @@ public sealed partial class Vfs
     }
 
     /// <summary>
+    /// Whether a close commits before it returns: where the content store is local and the
+    /// metadata embedded. The upload queue exists to hide a server's latency, and these have
+    /// none; committing at once spares the journal entry. A MariaDB commit takes about a
+    /// millisecond even on loopback, so there a close queues it as it does a Tahoe upload.
+    /// </summary>
+    private bool CommitsAtClose => _content.Store.IsLocal && !_meta.IsShared;
+
+    /// <summary>
     /// Seals the file's newest version and commits it before returning (fsync, copy_file_range,
-    /// an explicit mtime, any close on a local store). On a local store the version goes
-    /// unjournaled, as the caller waits for its commit.
+    /// an explicit mtime, a close where <see cref="CommitsAtClose"/>). On a local store the
+    /// version goes unjournaled, as the caller waits for its commit.
     /// </summary>
     private async ValueTask<int> CommitNowAsync(FileContent content, bool durable)
     {

@@ -175,6 +175,29 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Hundreds_of_files_written_and_closed_in_a_directory_made_here_leave_its_names_known()
+    {
+        // Closes on MariaDB leave their commits to the upload queue, so commits of files land
+        // while the next files are created: none of them is a change of the directory.
+        await using var mount = await TruckeeFsMount.StartAsync(Options());
+        var dir = Path.Combine(mount.Path, "many");
+        Assert.Equal(0, Sys.Mkdir(dir, 0x1ED));
+        const int Files = 600;
+        for (var i = 0; i < Files; i++)
+        {
+            Assert.Equal(0, Sys.Open(Path.Combine(dir, string.Create(CultureInfo.InvariantCulture, $"f{i}")), Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x1A4, out var fd));
+            Assert.Equal(0, Sys.Write(fd, [1, 2, 3], out _));
+            Assert.Equal(0, Sys.Close(fd));
+        }
+        await TahoeBackedFilesystem.WaitUntilAsync(() => _fs.Count("SELECT COUNT(*) FROM inodes WHERE size = 3") == Files, "every file was committed", 30);
+
+        _relay.Reset();
+        for (var i = 0; i < 20; i++) Assert.Equal(Sys.ENOENT, Sys.Stat(Path.Combine(dir, string.Create(CultureInfo.InvariantCulture, $"missing{i}")), out _));
+        Assert.Equal(0, _relay.RoundTrips);
+        Assert.Equal(0, await mount.UnmountAsync());
+    }
+
+    [Fact]
     public async Task Statfs_counts_the_filesystem_once_for_a_burst_of_calls()
     {
         // Counting scans every inode row: df, file managers and programs checking free space
