@@ -46,6 +46,21 @@ internal static partial class Posix
 
     public static uint GetGid() => getgid();
 
+    /// <summary>
+    /// posix_fadvise(2) POSIX_FADV_WILLNEED of a whole file: the kernel starts reading it into
+    /// the page cache and returns at once.
+    /// </summary>
+    public static int ReadAhead(string path)
+    {
+        const int ReadOnly = 0, WillNeed = 3;
+        var fd = open(path, ReadOnly);
+        if (fd < 0) return Marshal.GetLastPInvokeError();
+        // posix_fadvise returns the error number itself, not -1 and errno.
+        var status = posix_fadvise(fd, 0, 0, WillNeed);
+        _ = close(fd);
+        return status;
+    }
+
     private const int PrioProcess = 0;
 
     [LibraryImport("libc")]
@@ -65,6 +80,9 @@ internal static partial class Posix
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fsync(int fd);
+
+    [LibraryImport("libc")]
+    private static partial int posix_fadvise(int fd, long offset, long length, int advice);
 
     [LibraryImport("libc")]
     private static partial int close(int fd);

@@ -128,11 +128,18 @@ public sealed class BlockCache
 
     /// <summary>
     /// Starts downloading a block ahead of need, unless it is cached, already coming, or
-    /// <c>readAhead</c> downloads are under way. Returns false only in the last case.
+    /// <c>readAhead</c> downloads are under way. Returns false only in the last case. A block of
+    /// a local store is read into the page cache instead.
     /// </summary>
     public bool Prefetch(string cap, long length)
     {
-        if (_store.LocalPath(cap) is not null) return true;
+        if (_store.LocalPath(cap) is { } local)
+        {
+            // Nothing to download, but the disk read can start now instead of at the first read
+            // of the block: a cold sequential read otherwise waits for the disk block by block.
+            _ = Posix.ReadAhead(local);
+            return true;
+        }
         var path = CachePath(cap);
         lock (_lock)
         {
