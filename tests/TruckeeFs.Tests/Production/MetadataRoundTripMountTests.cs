@@ -198,6 +198,33 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Times_owner_and_mode_set_on_a_file_being_written_cost_no_query_and_land_with_its_contents()
+    {
+        // tar, cp -a and rsync set them on every file they write, before the close.
+        await using var mount = await TruckeeFsMount.StartAsync(Options());
+        var path = Path.Combine(mount.Path, "extracted");
+        Assert.Equal(0, Sys.Open(path, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x180, out var fd));
+        Assert.Equal(0, Sys.Write(fd, [1, 2, 3], out _));
+        Assert.Equal(0, Sys.FStat(fd, out var created));
+
+        _relay.Reset();
+        Assert.Equal(0, Sys.Utimensat(path, new Timespec(1_000_000, 0), new Timespec(2_000_000, 0)));
+        Assert.Equal(0, Sys.Chown(path, 1000, 1001));
+        Assert.Equal(0, Sys.Chmod(path, 0x1A4));
+        Assert.Equal(0, Sys.FStat(fd, out var changed));
+        Assert.Equal(0, _relay.RoundTrips);
+        Assert.Equal((0x1A4u, 1000u, 1001u, 2_000_000_000_000_000L, 3L), (changed.Permissions, changed.Uid, changed.Gid, changed.MtimeNs, changed.Size));
+
+        Assert.Equal(0, Sys.Close(fd));
+        var inode = string.Create(CultureInfo.InvariantCulture, $"id = {created.Ino}");
+        await TahoeBackedFilesystem.WaitUntilAsync(() => _fs.Count($"SELECT COUNT(*) FROM inodes WHERE {inode} AND size = 3") == 1, "the file was committed", 10);
+        Assert.Equal(2_000_000_000_000_000L, _fs.Count($"SELECT mtime FROM inodes WHERE {inode}"));
+        Assert.Equal(1000, _fs.Count($"SELECT uid FROM inodes WHERE {inode}"));
+        Assert.Equal(0x81A4, _fs.Count($"SELECT mode FROM inodes WHERE {inode}"));
+        Assert.Equal(0, await mount.UnmountAsync());
+    }
+
+    [Fact]
     public async Task Statfs_counts_the_filesystem_once_for_a_burst_of_calls()
     {
         // Counting scans every inode row: df, file managers and programs checking free space
