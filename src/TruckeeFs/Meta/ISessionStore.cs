@@ -34,8 +34,12 @@ public interface ISessionStore
     /// </summary>
     bool RemoveSession(long session, out IReadOnlyList<long> released);
 
-    /// <summary>Records that <paramref name="session"/> has <paramref name="inode"/> open; ENOENT if the inode is gone. See also <see cref="IMetaStore.Create"/>.</summary>
-    int AddOpen(long inode, long session);
+    /// <summary>
+    /// Records that <paramref name="session"/> has <paramref name="inode"/> open, if it is a
+    /// regular file, and returns its row (null if the inode is gone: nothing recorded) and block
+    /// map, read in the same transaction (an open needs them next). See also <see cref="IMetaStore.Create"/>.
+    /// </summary>
+    (Inode? Row, IReadOnlyList<BlockRef> Blocks) AddOpen(long inode, long session);
 
     /// <summary>
     /// The session closed its last handle of each of <paramref name="inodes"/>: their references

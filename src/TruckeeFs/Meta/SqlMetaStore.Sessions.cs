@@ -51,23 +51,29 @@ public sealed partial class SqlMetaStore
         return true;
     }
 
-    public int AddOpen(long inode, long session)
+    public (Inode? Row, IReadOnlyList<BlockRef> Blocks) AddOpen(long inode, long session)
     {
-        var found = false;
+        (Inode? Row, IReadOnlyList<BlockRef> Blocks) found = (null, []);
         Write((c, t) =>
         {
             // The inode row lock orders this against DeleteInode: either the inode is deleted
-            // first (ENOENT here) or this reference stops the deletion. Held from the first
-            // statement, it lets the insert, which copies the id from the row, follow in the same
-            // batch: no row, no reference.
-            found = FirstColumn<long>(c, t, CommitWith(t,
+            // first (no row here) or this reference stops the deletion. Held from the first
+            // statement, it lets the insert, which copies the id from the row, and the read of
+            // row and block map follow in the same batch: one round trip on MySQL.
+            using var reader = c.ExecuteReader(CommitWith(t,
                 $"SELECT id FROM inodes WHERE id = @inode{_forUpdate};\n" +
-                "INSERT INTO opens (inode, session) SELECT id, @session FROM inodes WHERE id = @inode " +
-                "AND NOT EXISTS (SELECT 1 FROM opens WHERE inode = @inode AND session = @session)"),
-                new { inode, session }).Count > 0;
+                $"INSERT INTO opens (inode, session) SELECT id, @session FROM inodes WHERE id = @inode AND (mode & {FileModes.TypeMask}) = {FileModes.Regular} " +
+                "AND NOT EXISTS (SELECT 1 FROM opens WHERE inode = @inode AND session = @session);\n" +
+                InodeWithBlocksQuery), new { inode, session }, t);
+            // Past the row lock's result (and the insert's, where a provider reports one) to the row and block map.
+            while (reader.FieldCount != InodeColumnCount + 3)
+            {
+                if (!reader.NextResult()) throw new InvalidOperationException("the open's batch returned no row and block map");
+            }
+            found = ReadInodeWithBlocks(reader);
             return 0;
         });
-        return found ? 0 : Errno.ENOENT;
+        return found;
     }
 
     public bool IsShared => _dialect.IsShared;

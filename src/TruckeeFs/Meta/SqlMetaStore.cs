@@ -78,10 +78,17 @@ public sealed partial class SqlMetaStore : IMetaStore
     /// </summary>
     public (Inode? Row, IReadOnlyList<BlockRef> Blocks) GetInodeWithBlocks(long inode) => Read(c =>
     {
-        using var reader = c.ExecuteReader(
-            $"SELECT {JoinedInodeColumns}, b.idx, b.cap, b.length " +
-            "FROM inodes i LEFT JOIN blocks b ON b.inode = i.id WHERE i.id = @inode ORDER BY b.idx",
-            new { inode });
+        using var reader = c.ExecuteReader(InodeWithBlocksQuery, new { inode });
+        return ReadInodeWithBlocks(reader);
+    });
+
+    /// <summary>A file's row and block map in one result (parameter <c>@inode</c>): the row's columns, then index, cap and length of a block.</summary>
+    private const string InodeWithBlocksQuery =
+        $"SELECT {JoinedInodeColumns}, b.idx, b.cap, b.length FROM inodes i LEFT JOIN blocks b ON b.inode = i.id WHERE i.id = @inode ORDER BY b.idx";
+
+    /// <summary>Reads the result of <see cref="InodeWithBlocksQuery"/>.</summary>
+    private static (Inode? Row, IReadOnlyList<BlockRef> Blocks) ReadInodeWithBlocks(System.Data.IDataReader reader)
+    {
         Inode? row = null;
         var blocks = new List<BlockRef>();
         while (reader.Read())
@@ -89,8 +96,8 @@ public sealed partial class SqlMetaStore : IMetaStore
             row ??= InodeAt(reader, 0);
             if (!reader.IsDBNull(InodeColumnCount)) blocks.Add(new BlockRef(reader.GetInt64(InodeColumnCount), reader.IsDBNull(InodeColumnCount + 1) ? null : reader.GetString(InodeColumnCount + 1), reader.GetInt64(InodeColumnCount + 2)));
         }
-        return ((Inode?)row, (IReadOnlyList<BlockRef>)blocks);
-    });
+        return (row, blocks);
+    }
 
     /// <summary>An inode row from the columns of <see cref="InodeColumns"/>, in its order, starting at <paramref name="first"/>.</summary>
     private static Inode InodeAt(System.Data.IDataReader reader, int first) => new()

@@ -59,9 +59,11 @@ public sealed partial class Vfs
         {
             // Only another mount can have changed what this one knows (and copying the row costs every open).
             var knownVersion = _meta.IsShared ? _cache.GetInode(inode)?.Version : null;
-            // A file not open here needs its block map too: read with the row, in one query.
+            // A file not open here needs its block map too: read with the row, in one query, and
+            // in the transaction that records this mount's reference where one is needed.
             IReadOnlyList<BlockRef>? blocks = null;
-            if (HasContent(inode)) row = CurrentInode(inode);
+            if (NeedsOpenReference(inode)) (row, blocks) = AddOpenReference(inode);
+            else if (HasContent(inode)) row = CurrentInode(inode);
             else (row, blocks) = CurrentInodeWithBlocks(inode);
             if (row is null) return (Errno.ENOENT, 0, false);
             // The kernel's attributes came from what this mount knew. If another mount committed
@@ -69,10 +71,10 @@ public sealed partial class Vfs
             // up to the old size: drop them before the open answers. Inside the stripe, so that a
             // concurrent open, which finds the new row known, cannot answer before the drop.
             if (_meta.IsShared && knownVersion != row.Version) _kernel?.InvalidateInode(inode, data: false);
+            // No reference was recorded for anything but a regular file.
             if (row.IsDirectory) return (Errno.EISDIR, 0, false);
             if (!row.IsRegular) return (Errno.ENXIO, 0, false);
-            var recorded = RecordOpen(inode);
-            if (recorded != 0) return (recorded, 0, false);
+            CountOpen(inode);
             handle = OpenHandle(row, flags, blocks);
         }
         var content = _handles[handle].Content;
@@ -569,12 +571,18 @@ public sealed partial class Vfs
     }
 
     /// <summary>A file's row, as <see cref="CurrentInode"/> reads it, with its block map.</summary>
-    private (Inode? Row, IReadOnlyList<BlockRef> Blocks) CurrentInodeWithBlocks(long inode)
+    private (Inode? Row, IReadOnlyList<BlockRef> Blocks) CurrentInodeWithBlocks(long inode) =>
+        Cached(_cache.Ticket(), _meta.GetInodeWithBlocks(inode));
+
+    /// <summary>Records this mount's reference of a file about to open (see <see cref="NeedsOpenReference"/>), reading its row and block map in the same transaction.</summary>
+    private (Inode? Row, IReadOnlyList<BlockRef> Blocks) AddOpenReference(long inode) =>
+        Cached(_cache.Ticket(), _meta.AddOpen(inode, SessionId));
+
+    /// <summary>Keeps a row read with <paramref name="ticket"/> taken before, under the rule of <see cref="MetadataCache.PutInode"/>.</summary>
+    private (Inode? Row, IReadOnlyList<BlockRef> Blocks) Cached(long ticket, (Inode? Row, IReadOnlyList<BlockRef> Blocks) read)
     {
-        var ticket = _cache.Ticket();
-        var (row, blocks) = _meta.GetInodeWithBlocks(inode);
-        if (row is not null) _cache.PutInode(row, ticket);
-        return (row, blocks);
+        if (read.Row is not null) _cache.PutInode(read.Row, ticket);
+        return read;
     }
 
     private void ReleaseContent(long inode)

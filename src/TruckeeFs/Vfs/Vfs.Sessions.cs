@@ -190,25 +190,30 @@ public sealed partial class Vfs
     /// </summary>
     private long OpenReferenceSession => _meta.IsShared ? SessionId : 0;
 
-    /// <summary>A handle of <paramref name="inode"/> opens: other mounts must not reclaim it while it is open here.</summary>
+    /// <summary>
+    /// Whether an open of <paramref name="inode"/> must first record this mount's reference
+    /// (<see cref="ISessionStore.AddOpen"/>), so that other mounts do not reclaim the file while
+    /// it is open here: none is recorded yet, and there are other mounts to tell. Ask on the
+    /// inode's open stripe, and count the open (<see cref="CountOpen"/>) before leaving it.
+    /// </summary>
+    private bool NeedsOpenReference(long inode)
+    {
+        if (OpenReferenceSession == 0) return false;
+        lock (_sessionOpens) return !_sessionOpens.ContainsKey(inode);
+    }
+
+    /// <summary>A handle of <paramref name="inode"/> opens: records the reference if needed, and counts it. ENOENT if the inode is gone.</summary>
     private int RecordOpen(long inode)
     {
-        if (OpenReferenceSession == 0) return 0;
         lock (OpenStripe(inode))
         {
-            bool registered;
-            lock (_sessionOpens) registered = _sessionOpens.ContainsKey(inode);
-            if (!registered)
-            {
-                var status = _meta.AddOpen(inode, SessionId);
-                if (status != 0) return status;
-            }
-            lock (_sessionOpens) _sessionOpens[inode] = _sessionOpens.GetValueOrDefault(inode) + 1;
+            if (NeedsOpenReference(inode) && _meta.AddOpen(inode, SessionId).Row is null) return Errno.ENOENT;
+            CountOpen(inode);
             return 0;
         }
     }
 
-    /// <summary>A handle of a file just created opens: <see cref="IMetaStore.Create"/> recorded the reference.</summary>
+    /// <summary>Counts a handle of <paramref name="inode"/> whose reference is recorded (by an open, or by <see cref="IMetaStore.Create"/>).</summary>
     private void CountOpen(long inode)
     {
         if (OpenReferenceSession == 0) return;

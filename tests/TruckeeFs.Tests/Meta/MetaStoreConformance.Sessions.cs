@@ -22,7 +22,7 @@ public abstract partial class MetaStoreConformance
 
         var file = NewFile("f");
         var locked = NewFile("l");
-        Assert.Equal(0, Store.AddOpen(file, first));
+        Assert.NotNull(Store.AddOpen(file, first).Row);
         Assert.Equal(0, Store.SetLock(Posix(locked, first, 1, FileLockType.Write, 0, 9), out _));
 
         Assert.True(Store.RemoveSession(first, out var released));
@@ -38,8 +38,8 @@ public abstract partial class MetaStoreConformance
     {
         var session = Store.OpenSession(new SessionInfo("h", 1, "/m", Tick(), ""));
         var file = NewFile("open");
-        Assert.Equal(0, Store.AddOpen(file, session));
-        Assert.Equal(0, Store.AddOpen(file, session));
+        Assert.NotNull(Store.AddOpen(file, session).Row);
+        Assert.NotNull(Store.AddOpen(file, session).Row);
         Assert.Equal(0, Store.Unlink(Root, N("open"), Tick(), out _));
 
         Assert.Equal(Errno.EBUSY, Store.DeleteInode(file, out _));
@@ -47,7 +47,28 @@ public abstract partial class MetaStoreConformance
         Assert.Equal([file], Store.RemoveOpens([file], session));
         Assert.Contains(file, Store.OrphanInodes());
         Assert.Equal(0, Store.DeleteInode(file, out _));
-        Assert.Equal(Errno.ENOENT, Store.AddOpen(file, session));
+        Assert.Null(Store.AddOpen(file, session).Row);
+    }
+
+    [Fact]
+    public void An_open_reference_comes_with_the_row_and_block_map_and_is_recorded_for_regular_files_only()
+    {
+        var session = Store.OpenSession(new SessionInfo("h", 1, "/m", Tick(), ""));
+        var file = NewFile("mapped");
+        Assert.Equal(0, Store.CommitContent(file, new ContentCommit([new BlockRef(0, "CAP-0", 10), new BlockRef(2, "CAP-2", 4)], 20, Tick(), Tick()), out var committed, out _));
+        var (row, blocks) = Store.AddOpen(file, session);
+        Assert.Equal((committed!.Version, 20L), (row!.Version, row.Size));
+        Assert.Equal([(0L, "CAP-0", 10L), (2L, "CAP-2", 4L)], blocks.Select(b => (b.Index, b.Cap, b.Length)));
+
+        // A directory is read, and nothing is recorded: it cannot be opened as a file.
+        Assert.Equal(0, Store.Create(Root, N("dir"), new NewNode(DirMode, 0, 0), Tick(), out var dir));
+        var (directory, none) = Store.AddOpen(dir.Id, session);
+        Assert.True(directory!.IsDirectory);
+        Assert.Empty(none);
+
+        // The session's references, as its removal releases them.
+        Assert.True(Store.RemoveSession(session, out var released));
+        Assert.Equal([file], released);
     }
 
     [Fact]
@@ -60,7 +81,7 @@ public abstract partial class MetaStoreConformance
             var file = NewFile(name);
             Assert.Equal(0, Store.Unlink(Root, N(name), Tick(), out _));
             int opened = -1, deleted = -1;
-            Parallel.Invoke(() => opened = Store.AddOpen(file, session), () => deleted = Store.DeleteInode(file, out _));
+            Parallel.Invoke(() => opened = Store.AddOpen(file, session).Row is null ? Errno.ENOENT : 0, () => deleted = Store.DeleteInode(file, out _));
 
             // Either the reference came first and kept the inode, or the deletion did and the
             // reference found nothing to refer to.
@@ -77,8 +98,8 @@ public abstract partial class MetaStoreConformance
         var theirs = Store.OpenSession(new SessionInfo("h", 2, "/m", Tick(), ""));
         // More than one batch of statements holds.
         var files = Enumerable.Range(0, 600).Select(i => NewFile(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"f{i}"))).ToList();
-        foreach (var file in files) Assert.Equal(0, Store.AddOpen(file, mine));
-        Assert.Equal(0, Store.AddOpen(files[0], theirs));
+        foreach (var file in files) Assert.NotNull(Store.AddOpen(file, mine).Row);
+        Assert.NotNull(Store.AddOpen(files[0], theirs).Row);
         Assert.Equal(0, Store.Unlink(Root, N("f1"), Tick(), out _));
         Assert.Equal(0, Store.Unlink(Root, N("f599"), Tick(), out _));
         Assert.Equal(0, Store.Unlink(Root, N("f0"), Tick(), out _));
@@ -99,8 +120,8 @@ public abstract partial class MetaStoreConformance
         var theirs = Store.OpenSession(new SessionInfo("h", 2, "/m", Tick(), ""));
         var shared = NewFile("shared");
         var closedHere = NewFile("closed-here");
-        Assert.Equal(0, Store.AddOpen(shared, theirs));
-        Assert.Equal(0, Store.AddOpen(closedHere, mine));
+        Assert.NotNull(Store.AddOpen(shared, theirs).Row);
+        Assert.NotNull(Store.AddOpen(closedHere, mine).Row);
 
         Assert.Equal(0, Store.Unlink(Root, N("shared"), Tick(), new Reclaim(shared, mine), out var unlinked, out _, out var freed));
         Assert.Equal(0, unlinked!.Nlink);
@@ -113,7 +134,7 @@ public abstract partial class MetaStoreConformance
         Assert.Null(Store.GetInode(closedHere));
         Assert.True(Store.RemoveSession(mine, out var released));
         Assert.Empty(released);
-        Assert.Equal(Errno.ENOENT, Store.AddOpen(closedHere, theirs));
+        Assert.Null(Store.AddOpen(closedHere, theirs).Row);
     }
 
     [Fact]

@@ -257,6 +257,30 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_open_that_records_the_reference_of_a_file_reads_its_row_and_block_map_in_the_same_round_trip()
+    {
+        // Written by another mount: this one has no reference of the file yet.
+        await using var writer = await TruckeeFsMount.StartAsync(Options(_fs.MariaDb.Port));
+        CreateCommitted(Path.Combine(writer.Path, "shared"));
+        await using var mount = await TruckeeFsMount.StartAsync(Options());
+        var path = Path.Combine(mount.Path, "shared");
+        Assert.Equal(0, Sys.Stat(path, out _));
+
+        _relay.Reset();
+        Assert.Equal(0, Sys.Open(path, Sys.O_RDONLY, 0, out var fd));
+        Assert.Equal(1, _relay.RoundTrips);
+        Assert.Equal(0, Sys.FStat(fd, out var opened));
+        Assert.Equal(0, Sys.Close(fd));
+        Assert.Equal(3, opened.Size);
+        // This mount's reference is there beside the writer's (taken at its create), for the
+        // writer's unlink to respect. The contents stay in the writer's local store: this mount
+        // does not read them.
+        Assert.Equal(2, _fs.Count(string.Create(CultureInfo.InvariantCulture, $"SELECT COUNT(*) FROM opens WHERE inode = {opened.Ino}")));
+        Assert.Equal(0, await mount.UnmountAsync());
+        Assert.Equal(0, await writer.UnmountAsync());
+    }
+
+    [Fact]
     public async Task A_heartbeat_removes_the_references_of_every_file_closed_since_in_one_transaction()
     {
         await using var mount = await TruckeeFsMount.StartAsync(Options(heartbeatSeconds: 1));
