@@ -6,15 +6,26 @@ namespace TruckeeFs.Vfs;
 public sealed partial class Vfs
 {
     // Registering an open takes a metadata write: only a mount's first handle of an inode does,
-    // and the removal after its last close waits for the next heartbeat; both under the
-    // inode's stripe, so that a removal and a reopen racing on one inode reach the database in
-    // the order they happened here. Count 0: closed, its reference not removed yet.
+    // and the removal after its last close waits for a heartbeat once the file has stayed
+    // closed ClosedReferenceHeartbeats heartbeats; both under the inode's stripe, so that a
+    // removal and a reopen racing on one inode reach the database in the order they happened
+    // here. Count 0: closed, its reference not removed yet.
     private const int OpenStripes = 64;
+
+    /// <summary>
+    /// Heartbeats a closed file keeps this mount's reference: a file read or written again
+    /// soon after its close (a build, a checkout, writing then reading back) opens without a
+    /// metadata write, which costs as much as the rest of the open on MariaDB. The price: a file
+    /// another mount unlinks meanwhile is reclaimed that much later (by this mount).
+    /// </summary>
+    private const int ClosedReferenceHeartbeats = 10;
 
     /// <summary>Closed files whose references one transaction removes at a heartbeat.</summary>
     private const int ForgetBatch = 1024;
     private readonly Lock[] _openStripes = [.. Enumerable.Range(0, OpenStripes).Select(_ => new Lock())];
     private readonly Dictionary<long, int> _sessionOpens = [];
+    // When each file of _sessionOpens last went to count 0 (Stopwatch ticks); guarded by _sessionOpens.
+    private readonly Dictionary<long, long> _closedAt = [];
     private readonly Dictionary<long, (long Heartbeat, long SeenAt)> _othersSeen = [];
     private readonly CancellationTokenSource _sessionStop = new();
     private SessionInfo? _sessionInfo;
@@ -222,20 +233,25 @@ public sealed partial class Vfs
 
     /// <summary>
     /// A handle of <paramref name="inode"/> closed. The reference of a file closed here for good
-    /// leaves the metadata at the next heartbeat (one write for many closes, none for a file
-    /// opened again meanwhile), or at once when the file is to be reclaimed.
+    /// leaves the metadata at a heartbeat once the file has stayed closed
+    /// <see cref="ClosedReferenceHeartbeats"/> heartbeats (one write for many closes, none for a
+    /// file opened again meanwhile), or at once when the file is to be reclaimed.
     /// </summary>
     private void RecordClose(long inode)
     {
         if (OpenReferenceSession == 0) return;
-        lock (_sessionOpens) _sessionOpens[inode]--;
+        lock (_sessionOpens)
+        {
+            if (--_sessionOpens[inode] == 0) _closedAt[inode] = Stopwatch.GetTimestamp();
+        }
     }
 
-    /// <summary>Removes the references of files closed here since the last heartbeat, and reclaims those that lost their last name meanwhile.</summary>
+    /// <summary>Removes the references of files closed here for <see cref="ClosedReferenceHeartbeats"/> heartbeats, and reclaims those that lost their last name meanwhile.</summary>
     private async Task ForgetClosedFilesAsync()
     {
+        var before = Stopwatch.GetTimestamp() - (long)(ClosedReferenceHeartbeats * _options.SessionHeartbeat.TotalSeconds * Stopwatch.Frequency);
         List<long> closed;
-        lock (_sessionOpens) closed = [.. _sessionOpens.Where(e => e.Value == 0).Select(e => e.Key)];
+        lock (_sessionOpens) closed = [.. _sessionOpens.Where(e => e.Value == 0 && _closedAt.GetValueOrDefault(e.Key) <= before).Select(e => e.Key)];
         foreach (var some in closed.Chunk(ForgetBatch))
         {
             foreach (var inode in ForgetClosedFiles(some))
@@ -262,6 +278,7 @@ public sealed partial class Vfs
                 {
                     if (_sessionOpens.GetValueOrDefault(inode, -1) != 0) continue;
                     _sessionOpens.Remove(inode);
+                    _closedAt.Remove(inode);
                     forgotten.Add(inode);
                 }
             }
@@ -294,7 +311,11 @@ public sealed partial class Vfs
     /// </summary>
     private void ForgetReclaimed(long inode)
     {
-        lock (_sessionOpens) _sessionOpens.Remove(inode);
+        lock (_sessionOpens)
+        {
+            _sessionOpens.Remove(inode);
+            _closedAt.Remove(inode);
+        }
         lock (_liveLock)
         {
             if (_live.TryGetValue(inode, out var live) && live.Opens == 0) _live.Remove(inode);

@@ -1,4 +1,5 @@
 using MySql.Data.MySqlClient;
+using System.Diagnostics;
 using System.Globalization;
 using TruckeeFs.Testing.Mounting;
 using TruckeeFs.Testing.Posix;
@@ -281,17 +282,28 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_heartbeat_removes_the_references_of_every_file_closed_since_in_one_transaction()
+    public async Task The_references_of_closed_files_stay_ten_heartbeats_and_then_leave_in_one_transaction()
     {
-        await using var mount = await TruckeeFsMount.StartAsync(Options(heartbeatSeconds: 1));
+        await using var mount = await TruckeeFsMount.StartAsync(Options(heartbeatSeconds: 0.5));
         for (var i = 0; i < 40; i++) CreateCost(Path.Combine(mount.Path, string.Create(CultureInfo.InvariantCulture, $"closed{i}")));
+        var closed = Stopwatch.StartNew();
 
         _relay.Reset();
-        await TahoeBackedFilesystem.WaitUntilAsync(() => _fs.Count("SELECT COUNT(*) FROM opens") == 0, "the references of the closed files left", 10);
+        // A file opened again within that time needs no new reference.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        Assert.Equal(40, _fs.Count("SELECT COUNT(*) FROM opens"));
+        Assert.Equal(0, Sys.Open(Path.Combine(mount.Path, "closed0"), Sys.O_RDONLY, 0, out var fd));
+        Assert.Equal(0, Sys.Close(fd));
+        await TahoeBackedFilesystem.WaitUntilAsync(() => _fs.Count("SELECT COUNT(*) FROM opens") == 0, "the references of the closed files left", 30);
+        var waited = closed.Elapsed;
+        var withRemoval = _relay.RoundTrips;
+        Assert.True(waited >= TimeSpan.FromSeconds(4.5), $"the references left after {waited.TotalSeconds:F1} s");
 
-        // Each heartbeat costs its own round trip and a look at the other sessions; the 40
-        // references went together (one by one, they took 80).
-        Assert.InRange(_relay.RoundTrips, 1, 8);
+        // The heartbeats of as long a time without references to remove, for comparison: the
+        // 40 references went in one transaction (one by one, they took 80 round trips more).
+        _relay.Reset();
+        await Task.Delay(waited);
+        Assert.InRange(withRemoval - _relay.RoundTrips, -4, 8);
         Assert.Equal(0, await mount.UnmountAsync());
     }
 
@@ -317,7 +329,7 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
     }
 
     /// <summary>Through the counting relay, or straight to <paramref name="sqlPort"/>; heartbeats put off unless asked for.</summary>
-    private TruckeeFsMountOptions Options(int? sqlPort = null, int heartbeatSeconds = 3600) => new()
+    private TruckeeFsMountOptions Options(int? sqlPort = null, double heartbeatSeconds = 3600) => new()
     {
         ExtraArgs =
         [
