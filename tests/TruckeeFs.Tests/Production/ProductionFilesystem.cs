@@ -116,6 +116,15 @@ internal sealed class ProductionFilesystem : IAsyncDisposable
         return (string)command.ExecuteScalar()!;
     }
 
+    /// <summary>Runs a statement on the metadata database.</summary>
+    public void Execute(string sql)
+    {
+        using var connection = new MySqlConnection(ConnectionString);
+        connection.Open();
+        using var command = new MySqlCommand(sql, connection);
+        command.ExecuteNonQuery();
+    }
+
     /// <summary>A number from a query on the metadata database.</summary>
     public long Count(string sql)
     {

@@ -1,4 +1,3 @@
-using MySql.Data.MySqlClient;
 using System.Globalization;
 using System.Security.Cryptography;
 using TruckeeFs.Testing.Mounting;
@@ -31,7 +30,7 @@ public sealed class SharedMetadataWriteBackTests : IAsyncLifetime
         {
             await File.WriteAllBytesAsync(Path.Combine(mount.Path, "before"), [1]);
             TahoeBackedFilesystem.Fsync(Path.Combine(mount.Path, "before"));
-            Execute("CREATE TRIGGER hold_commits BEFORE INSERT ON blocks FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'commits held by the test'");
+            _fs.Execute("CREATE TRIGGER hold_commits BEFORE INSERT ON blocks FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'commits held by the test'");
             for (var i = 0; i < 20; i++)
             {
                 var name = string.Create(CultureInfo.InvariantCulture, $"f{i}");
@@ -44,7 +43,7 @@ public sealed class SharedMetadataWriteBackTests : IAsyncLifetime
             Assert.Equal(0, _fs.Count("SELECT COUNT(*) FROM inodes WHERE size > 1"));
             mount.Kill();
         }
-        Execute("DROP TRIGGER hold_commits");
+        _fs.Execute("DROP TRIGGER hold_commits");
 
         await using (var again = await TruckeeFsMount.StartAsync(Options(data.Path, cache.Path)))
         {
@@ -67,12 +66,4 @@ public sealed class SharedMetadataWriteBackTests : IAsyncLifetime
         ],
         Environment = new Dictionary<string, string?> { ["TRUCKEEFS_SQL_PASS"] = _fs.MariaDb.Password },
     };
-
-    private void Execute(string sql)
-    {
-        using var connection = new MySqlConnection(_fs.ConnectionString);
-        connection.Open();
-        using var command = new MySqlCommand(sql, connection);
-        command.ExecuteNonQuery();
-    }
 }
