@@ -52,8 +52,8 @@ internal static partial class Posix
     /// </summary>
     public static int ReadAhead(string path)
     {
-        const int ReadOnly = 0, WillNeed = 3;
-        var fd = open(path, ReadOnly);
+        const int ReadOnlyCloseOnExec = 0x80000, WillNeed = 3;
+        var fd = open(path, ReadOnlyCloseOnExec);
         if (fd < 0) return Marshal.GetLastPInvokeError();
         // posix_fadvise returns the error number itself, not -1 and errno.
         var status = posix_fadvise(fd, 0, 0, WillNeed);

@@ -263,11 +263,6 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         return true;
     }
 
-    /// <summary>
-    /// Every name of a directory, as of its ctime <paramref name="Ctime"/>. The name set is
-    /// shared by the records that follow each other as this mount adds names; counted (with
-    /// drift: names of dropped records count until the next clear) to bound memory.
-    /// </summary>
     /// <summary>Invalidations of one inode's row while changes hold tickets of it (guarded by the watch lock).</summary>
     internal sealed class RowWatch
     {
@@ -295,6 +290,11 @@ internal sealed class MetadataCache(TimeSpan attributeLifetime, TimeSpan entryLi
         }
     }
 
+    /// <summary>
+    /// Every name of a directory, as of its ctime <paramref name="Ctime"/>. The name set is
+    /// shared by the records that follow each other as this mount adds names; counted (with
+    /// drift: names of dropped records count until the next clear) to bound memory.
+    /// </summary>
     internal sealed record KnownDirectory(ConcurrentDictionary<NameKey, byte> Names, long Ctime, long Expires);
 
     /// <summary>
