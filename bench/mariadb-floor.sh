@@ -17,16 +17,8 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-bash scripts/install-packages.sh mariadb-server redis-server
-work=$(mktemp -d /var/tmp/truckeefs-mariadb-floor.XXXXXX)
 . bench/servers.sh
-cleanup() {
-  stop_servers
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-start_servers
+servers_until_exit mariadb-floor
 
 # The schema as TruckeeFS creates it: one mount, started and stopped, leaves it behind.
 publish=$work/bin

@@ -6,17 +6,8 @@
 # Usage: sudo bash bench/production.sh [--runs N] [--targets plain,bindfs,truckeefs] ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-packages.sh mariadb-server redis-server
-work=$(mktemp -d /var/tmp/truckeefs-production-bench.XXXXXX)
 . bench/servers.sh
-
-cleanup() {
-  stop_servers
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-start_servers
+servers_until_exit production-bench
 echo "[production] MariaDB on 127.0.0.1:$sql_port, Redis on 127.0.0.1:$redis_port" >&2
 
 bash bench/run.sh "$@" --truckeefs-args "--sql-host 127.0.0.1:$sql_port --sql-user truckeefs --redis-host 127.0.0.1:$redis_port"

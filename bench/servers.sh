@@ -3,6 +3,9 @@
 # SQL password through the environment (ps would show it on a command line).
 #   start_servers   starts both, waits until they answer, creates database and user truckeefs
 #   stop_servers    stops both (call it from the script's cleanup)
+#   servers_until_exit NAME  for a script with nothing else to clean up: installs the packages,
+#                   makes $work (/var/tmp/truckeefs-NAME.XXXXXX), starts both, and at exit
+#                   stops them and removes $work
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -28,4 +31,12 @@ stop_servers() {
   for pid_file in "$work/mariadb.pid" "$work/redis.pid"; do
     [ -f "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null || true
   done
+}
+
+servers_until_exit() {
+  bash scripts/install-packages.sh mariadb-server redis-server
+  work=$(mktemp -d "/var/tmp/truckeefs-$1.XXXXXX")
+  # --one-file-system: never delete through a mount that failed to go away.
+  trap 'stop_servers; wait 2>/dev/null || true; rm -rf --one-file-system "$work"' EXIT
+  start_servers
 }
