@@ -9,7 +9,7 @@ public sealed partial class Vfs
     // and the removal after its last close waits for a heartbeat once the file has stayed
     // closed ClosedReferenceHeartbeats heartbeats; both under the inode's stripe, so that a
     // removal and a reopen racing on one inode reach the database in the order they happened
-    // here. Count 0: closed, its reference not removed yet.
+    // here.
     private const int OpenStripes = 64;
 
     /// <summary>
@@ -23,9 +23,7 @@ public sealed partial class Vfs
     /// <summary>Closed files whose references one transaction removes at a heartbeat.</summary>
     private const int ForgetBatch = 1024;
     private readonly Lock[] _openStripes = [.. Enumerable.Range(0, OpenStripes).Select(_ => new Lock())];
-    private readonly Dictionary<long, int> _sessionOpens = [];
-    // When each file of _sessionOpens last went to count 0 (Stopwatch ticks); guarded by _sessionOpens.
-    private readonly Dictionary<long, long> _closedAt = [];
+    private readonly Dictionary<long, SessionOpen> _sessionOpens = [];
     private readonly Dictionary<long, (long Heartbeat, long SeenAt)> _othersSeen = [];
     private readonly CancellationTokenSource _sessionStop = new();
     private SessionInfo? _sessionInfo;
@@ -228,7 +226,7 @@ public sealed partial class Vfs
     private void CountOpen(long inode)
     {
         if (OpenReferenceSession == 0) return;
-        lock (_sessionOpens) _sessionOpens[inode] = _sessionOpens.GetValueOrDefault(inode) + 1;
+        lock (_sessionOpens) _sessionOpens[inode] = new SessionOpen(_sessionOpens.GetValueOrDefault(inode).Handles + 1, 0);
     }
 
     /// <summary>
@@ -242,7 +240,7 @@ public sealed partial class Vfs
         if (OpenReferenceSession == 0) return;
         lock (_sessionOpens)
         {
-            if (--_sessionOpens[inode] == 0) _closedAt[inode] = Stopwatch.GetTimestamp();
+            _sessionOpens[inode] = new SessionOpen(_sessionOpens[inode].Handles - 1, Stopwatch.GetTimestamp());
         }
     }
 
@@ -251,7 +249,7 @@ public sealed partial class Vfs
     {
         var before = Stopwatch.GetTimestamp() - (long)(ClosedReferenceHeartbeats * _options.SessionHeartbeat.TotalSeconds * Stopwatch.Frequency);
         List<long> closed;
-        lock (_sessionOpens) closed = [.. _sessionOpens.Where(e => e.Value == 0 && _closedAt.GetValueOrDefault(e.Key) <= before).Select(e => e.Key)];
+        lock (_sessionOpens) closed = [.. _sessionOpens.Where(e => e.Value.Handles == 0 && e.Value.ClosedAt <= before).Select(e => e.Key)];
         foreach (var some in closed.Chunk(ForgetBatch))
         {
             foreach (var inode in ForgetClosedFiles(some))
@@ -276,9 +274,8 @@ public sealed partial class Vfs
             {
                 foreach (var inode in inodes)
                 {
-                    if (_sessionOpens.GetValueOrDefault(inode, -1) != 0) continue;
+                    if (!_sessionOpens.TryGetValue(inode, out var open) || open.Handles != 0) continue;
                     _sessionOpens.Remove(inode);
-                    _closedAt.Remove(inode);
                     forgotten.Add(inode);
                 }
             }
@@ -311,15 +308,14 @@ public sealed partial class Vfs
     /// </summary>
     private void ForgetReclaimed(long inode)
     {
-        lock (_sessionOpens)
-        {
-            _sessionOpens.Remove(inode);
-            _closedAt.Remove(inode);
-        }
+        lock (_sessionOpens) _sessionOpens.Remove(inode);
         lock (_liveLock)
         {
             if (_live.TryGetValue(inode, out var live) && live.Opens == 0) _live.Remove(inode);
         }
         _cache.Forget(inode);
     }
+
+    /// <summary>This mount's handles of a file whose reference it holds, and when the last one closed (a <see cref="Stopwatch"/> timestamp; Handles 0: closed, the reference not removed yet).</summary>
+    private readonly record struct SessionOpen(int Handles, long ClosedAt);
 }
