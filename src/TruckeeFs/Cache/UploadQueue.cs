@@ -21,8 +21,11 @@ namespace TruckeeFs.Cache;
 internal sealed class UploadQueue(
     Func<FileContent, Task> commit, Action<FileContent> pin, Action<FileContent> unpin, Action<FileContent, Exception, TimeSpan> failed)
 {
-    /// <summary>Files committed at once; each also uploads several blocks at once.</summary>
-    private const int Workers = 4;
+    /// <summary>
+    /// Files in a commit at once: enough to fill a group commit (<see cref="CommitGroup"/>).
+    /// Each also uploads several blocks at once; the content store bounds the requests in flight.
+    /// </summary>
+    private const int Workers = CommitGroup.MaxFiles;
     private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan LastRetry = TimeSpan.FromSeconds(30);
 
@@ -60,8 +63,9 @@ internal sealed class UploadQueue(
     }
 
     /// <summary>
-    /// Stops the background work and commits every queued file once more, in turn. Returns the
-    /// number of files left staged because their commit failed again.
+    /// Stops the background work and commits every queued file once more, as many at once as
+    /// the workers were (so that they commit in groups). Returns the number of files left staged
+    /// because their commit failed again.
     /// </summary>
     public async Task<int> DrainAsync()
     {
@@ -73,7 +77,7 @@ internal sealed class UploadQueue(
         List<Entry> left;
         lock (_lock) left = [.. _entries.Values];
         var failures = 0;
-        foreach (var entry in left)
+        await Parallel.ForEachAsync(left, new ParallelOptions { MaxDegreeOfParallelism = Workers }, async (entry, _) =>
         {
             try
             {
@@ -81,13 +85,13 @@ internal sealed class UploadQueue(
             }
             catch (Exception e)
             {
-                failures++;
+                Interlocked.Increment(ref failures);
                 failed(entry.Content, e, TimeSpan.Zero);
-                continue;
+                return;
             }
             lock (_lock) _entries.Remove(entry.Content.Inode);
             unpin(entry.Content);
-        }
+        }).ConfigureAwait(false);
         return failures;
     }
 
