@@ -22,7 +22,6 @@ internal sealed class ContentServices(IMetaStore meta, IContentStore store, Bloc
     public IContentStore Store => store;
     public BlockCache Cache => cache;
     public ContentCollector Collector => collector;
-    public CommitGroup Commits { get; } = new(meta, collector, CommitGroup.DefaultWindow);
     public long BlockSize => blockSize;
     public VfsStatistics Statistics => statistics;
 

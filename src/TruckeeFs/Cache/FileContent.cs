@@ -42,8 +42,6 @@ internal sealed class FileContent : IDisposable
     private readonly ContentServices _services;
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly SemaphoreSlim _commitLock = new(1, 1);
-    /// <summary>Callers waiting for <see cref="_commitLock"/> to commit urgently.</summary>
-    private int _urgentWaiters;
     private readonly Dictionary<long, Block> _blocks = [];
     private readonly OrderedDictionary<string, BlockReader> _cleanHandles = [];
     private readonly HashSet<string> _pinned = [];
@@ -417,25 +415,15 @@ internal sealed class FileContent : IDisposable
 
     /// <summary>
     /// Commits the newest sealed version, if any: stores its staged blocks not stored yet, then
-    /// records it in metadata as the file's complete new version, in a group commit with other
-    /// files (<see cref="CommitGroup"/>; <paramref name="urgent"/>: the caller waits, the group
-    /// starts at once). Returns the status (0, or ENOENT if the inode is gone, when the version is
+    /// records it in metadata as the file's complete new version. Returns the status (0, or ENOENT if the inode is gone, when the version is
     /// dropped) and, when a commit landed, the inode's row as it left it. A content store failure throws
     /// (<see cref="Content.ContentStoreException"/> or <see cref="IOException"/>) and keeps the
     /// version staged and sealed for a retry; nothing of it becomes visible before every block
     /// is stored.
     /// </summary>
-    public async ValueTask<(int Status, Inode? Committed)> CommitSealedAsync(bool urgent)
+    public async ValueTask<(int Status, Inode? Committed)> CommitSealedAsync()
     {
-        if (urgent)
-        {
-            // A background commit of this file may hold the lock and be waiting for its group
-            // (or be about to join one): this caller waits for it, so neither may dawdle.
-            Interlocked.Increment(ref _urgentWaiters);
-            _services.Commits.Hurry();
-        }
         await _commitLock.WaitAsync().ConfigureAwait(false);
-        if (urgent) Interlocked.Decrement(ref _urgentWaiters);
         try
         {
             SealedVersion? version;
@@ -454,14 +442,14 @@ internal sealed class FileContent : IDisposable
 
             var status = 0;
             Inode? updated = null;
+            IReadOnlyList<string> unreferenced = [];
             try
             {
                 // In a commit scope from the first upload: identical bytes share a cap, and the
                 // collector must not delete an object this version is about to reference.
                 using var scope = await _services.Collector.EnterCommitAsync().ConfigureAwait(false);
                 await UploadAsync(version).ConfigureAwait(false);
-                updated = await _services.Commits.CommitAsync(_inode, version.ToCommit(), urgent || Volatile.Read(ref _urgentWaiters) > 0).ConfigureAwait(false);
-                status = updated is null ? Errno.ENOENT : 0;
+                status = _services.Meta.CommitContent(_inode, version.ToCommit(), out updated, out unreferenced);
             }
             catch
             {
@@ -515,6 +503,7 @@ internal sealed class FileContent : IDisposable
             {
                 _lock.Release();
             }
+            _services.Collector.Discard(unreferenced);
             return (status, status == 0 ? updated : null);
         }
         finally

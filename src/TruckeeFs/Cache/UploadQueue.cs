@@ -21,11 +21,8 @@ namespace TruckeeFs.Cache;
 internal sealed class UploadQueue(
     Func<FileContent, Task> commit, Action<FileContent> pin, Action<FileContent> unpin, Action<FileContent, Exception, TimeSpan> failed)
 {
-    /// <summary>
-    /// Files in a commit at once: enough to fill a group commit (<see cref="CommitGroup"/>).
-    /// Each also uploads several blocks at once; the content store bounds the requests in flight.
-    /// </summary>
-    private const int Workers = CommitGroup.MaxFiles;
+    /// <summary>Files committed at once; each also uploads several blocks at once.</summary>
+    private const int Workers = 4;
     private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan LastRetry = TimeSpan.FromSeconds(30);
 
@@ -63,9 +60,8 @@ internal sealed class UploadQueue(
     }
 
     /// <summary>
-    /// Stops the background work and commits every queued file once more, as many at once as
-    /// the workers were (so that they commit in groups). Returns the number of files left staged
-    /// because their commit failed again.
+    /// Stops the background work and commits every queued file once more, in turn. Returns the
+    /// number of files left staged because their commit failed again.
     /// </summary>
     public async Task<int> DrainAsync()
     {
@@ -77,7 +73,7 @@ internal sealed class UploadQueue(
         List<Entry> left;
         lock (_lock) left = [.. _entries.Values];
         var failures = 0;
-        await Parallel.ForEachAsync(left, new ParallelOptions { MaxDegreeOfParallelism = Workers }, async (entry, _) =>
+        foreach (var entry in left)
         {
             try
             {
@@ -85,13 +81,13 @@ internal sealed class UploadQueue(
             }
             catch (Exception e)
             {
-                Interlocked.Increment(ref failures);
+                failures++;
                 failed(entry.Content, e, TimeSpan.Zero);
-                return;
+                continue;
             }
             lock (_lock) _entries.Remove(entry.Content.Inode);
             unpin(entry.Content);
-        }).ConfigureAwait(false);
+        }
         return failures;
     }
 

@@ -112,12 +112,8 @@ public interface IMetaStore : ISessionStore, IDisposable
     /// mounts are ordered by the database (the last one wins whole) and never interleave blocks
     /// of two versions. Returns the caps no longer referenced by anything, for the caller to
     /// delete from the content store.
-    ///
-    /// Several files commit in one transaction (one durable write on the server instead of one
-    /// each), each file at most once. Returns, per commit, the inode's row as the commit left it,
-    /// or null if the inode is gone (its commit is dropped; the others land).
     /// </summary>
-    IReadOnlyList<Inode?> CommitContents(IReadOnlyList<(long Inode, ContentCommit Commit)> commits, out IReadOnlyList<string> unreferenced);
+    int CommitContent(long inode, ContentCommit commit, out Inode updated, out IReadOnlyList<string> unreferenced);
 
     /// <summary>True if no block map references <paramref name="cap"/> (so its object may be deleted).</summary>
     bool IsUnreferenced(string cap);

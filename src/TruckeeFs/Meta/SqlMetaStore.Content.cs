@@ -7,89 +7,57 @@ public sealed partial class SqlMetaStore
 {
     public IReadOnlyList<BlockRef> GetBlocks(long inode) => Read(c => SelectBlocks(c, null, inode));
 
-    public IReadOnlyList<Inode?> CommitContents(IReadOnlyList<(long Inode, ContentCommit Commit)> commits, out IReadOnlyList<string> unreferenced)
+    public int CommitContent(long inode, ContentCommit commit, out Inode updated, out IReadOnlyList<string> unreferenced)
     {
-        if (commits.Select(c => c.Inode).Distinct().Count() != commits.Count)
-            throw new ArgumentException("a group commits each file once", nameof(commits));
-        var results = new Inode?[commits.Count];
+        Inode? result = null;
         List<string> freed = [];
-        Write((c, t) =>
+        var status = Write((c, t) =>
         {
-            Array.Clear(results);
             // The rows are locked (FOR UPDATE on MySQL, the write lock on SQLite): a concurrent
             // commit of the same file waits, then replaces this version whole.
-            var (rows, maps) = InodesAndBlocks(c, t, commits.Select(c => c.Inode).ToList());
+            var (row, blocks) = InodeAndBlocks(c, t, inode);
+            if (row is null) return Errno.ENOENT;
+            var existing = blocks.ToDictionary(b => b.Index);
             var batch = new SqlBatch();
             var dropped = new List<string>();
-            var updates = new List<string>();
-            for (var i = 0; i < commits.Count; i++)
+            foreach (var block in commit.Blocks)
             {
-                var (inode, commit) = commits[i];
-                if (!rows.TryGetValue(inode, out var row)) continue;
-                batch = AddContentCommit(c, t, batch, row, maps.GetValueOrDefault(inode) ?? [], commit, dropped);
-                updates.Add(ContentUpdate(batch, row, commit));
-                results[i] = row;
+                if (block.Cap is null) continue;
+                if (existing.Remove(block.Index, out var old))
+                {
+                    if (old.Cap == block.Cap && old.Length == block.Length) continue;
+                    dropped.Add(old.Cap!);
+                }
+                batch = Flushed(c, t, batch);
+                batch.Add(_dialect.Upsert("contents", "cap, refs, length", $"{batch.Bind(block.Cap)}, 1, {batch.Bind(block.Length)}", "cap", "refs = refs + 1"));
+                var (cap, length) = (batch.Bind(block.Cap), batch.Bind(block.Length));
+                batch.Add(_dialect.Upsert("blocks", "inode, idx, cap, length", $"{batch.Bind(inode)}, {batch.Bind(block.Index)}, {cap}, {length}", "inode, idx", $"cap = {cap}, length = {length}"));
             }
-            // Every file is gone: nothing to write.
-            if (updates.Count == 0) return Errno.ENOENT;
-            foreach (var update in updates.SkipLast(1))
+            // What is left of the old map is not part of the new version.
+            foreach (var gone in existing.Values.Chunk(SqlBatch.MaxStatements))
             {
                 batch = Flushed(c, t, batch);
-                batch.Add(update);
+                batch.Add($"DELETE FROM blocks WHERE inode = {batch.Bind(inode)} AND idx IN {batch.BindList(gone.Select(b => b.Index))}");
+                dropped.AddRange(gone.Select(b => b.Cap!));
             }
-            // References are dropped after all are taken: a cap may move between blocks, and between files.
-            freed = DropReferences(c, t, batch, dropped, updates[^1]);
+            // References are dropped after all are taken: a cap may move between blocks.
+            commit.Attributes.ApplyTo(row);
+            row.Size = commit.Size;
+            row.Mtime = commit.Mtime;
+            row.Ctime = commit.Ctime;
+            row.Version++;
+            row.Allocated = commit.Blocks.Where(b => b.Cap is not null).Sum(b => b.Length);
+            var update = $"UPDATE inodes SET size = {batch.Bind(row.Size)}, mtime = {batch.Bind(row.Mtime)}, ctime = {batch.Bind(row.Ctime)}, " +
+                $"version = {batch.Bind(row.Version)}, allocated = {batch.Bind(row.Allocated)}";
+            if (!commit.Attributes.IsEmpty)
+                update += $", mode = {batch.Bind(row.Mode)}, uid = {batch.Bind(row.Uid)}, gid = {batch.Bind(row.Gid)}, atime = {batch.Bind(row.Atime)}";
+            freed = DropReferences(c, t, batch, dropped, $"{update} WHERE id = {batch.Bind(inode)}");
+            result = row;
             return 0;
         });
+        updated = result!;
         unreferenced = freed;
-        return results;
-    }
-
-    /// <summary>
-    /// Adds to <paramref name="batch"/> the statements that make <paramref name="commit"/> the
-    /// block map of <paramref name="row"/>'s file, whose map is now <paramref name="existing"/>,
-    /// taking a reference to each new cap; adds the caps it no longer uses to <paramref name="dropped"/>.
-    /// </summary>
-    private SqlBatch AddContentCommit(DbConnection c, DbTransaction t, SqlBatch batch, Inode row, List<BlockRef> existing, ContentCommit commit, List<string> dropped)
-    {
-        var old = existing.ToDictionary(b => b.Index);
-        foreach (var block in commit.Blocks)
-        {
-            if (block.Cap is null) continue;
-            if (old.Remove(block.Index, out var before))
-            {
-                if (before.Cap == block.Cap && before.Length == block.Length) continue;
-                dropped.Add(before.Cap!);
-            }
-            batch = Flushed(c, t, batch);
-            batch.Add(_dialect.Upsert("contents", "cap, refs, length", $"{batch.Bind(block.Cap)}, 1, {batch.Bind(block.Length)}", "cap", "refs = refs + 1"));
-            var (cap, length) = (batch.Bind(block.Cap), batch.Bind(block.Length));
-            batch.Add(_dialect.Upsert("blocks", "inode, idx, cap, length", $"{batch.Bind(row.Id)}, {batch.Bind(block.Index)}, {cap}, {length}", "inode, idx", $"cap = {cap}, length = {length}"));
-        }
-        // What is left of the old map is not part of the new version.
-        foreach (var gone in old.Values.Chunk(SqlBatch.MaxStatements))
-        {
-            batch = Flushed(c, t, batch);
-            batch.Add($"DELETE FROM blocks WHERE inode = {batch.Bind(row.Id)} AND idx IN {batch.BindList(gone.Select(b => b.Index))}");
-            dropped.AddRange(gone.Select(b => b.Cap!));
-        }
-        return batch;
-    }
-
-    /// <summary>Applies <paramref name="commit"/> to <paramref name="row"/> (a new content version) and returns the statement that stores it, its values bound in <paramref name="batch"/>.</summary>
-    private static string ContentUpdate(SqlBatch batch, Inode row, ContentCommit commit)
-    {
-        commit.Attributes.ApplyTo(row);
-        row.Size = commit.Size;
-        row.Mtime = commit.Mtime;
-        row.Ctime = commit.Ctime;
-        row.Version++;
-        row.Allocated = commit.Blocks.Where(b => b.Cap is not null).Sum(b => b.Length);
-        var update = $"UPDATE inodes SET size = {batch.Bind(row.Size)}, mtime = {batch.Bind(row.Mtime)}, ctime = {batch.Bind(row.Ctime)}, " +
-            $"version = {batch.Bind(row.Version)}, allocated = {batch.Bind(row.Allocated)}";
-        if (!commit.Attributes.IsEmpty)
-            update += $", mode = {batch.Bind(row.Mode)}, uid = {batch.Bind(row.Uid)}, gid = {batch.Bind(row.Gid)}, atime = {batch.Bind(row.Atime)}";
-        return $"{update} WHERE id = {batch.Bind(row.Id)}";
+        return status;
     }
 
     public bool IsUnreferenced(string cap) =>
@@ -146,21 +114,12 @@ public sealed partial class SqlMetaStore
         return DropReferences(c, t, batch, blocks.Select(b => b.Cap!).ToList(), $"DELETE FROM inodes WHERE id = {id}");
     }
 
-    /// <summary>Files' rows and block maps (index order), locked, in one batch; files without a row are absent.</summary>
-    private (Dictionary<long, Inode> Rows, Dictionary<long, List<BlockRef>> Maps) InodesAndBlocks(DbConnection c, DbTransaction t, List<long> inodes)
+    /// <summary>A file's row and block map, locked, in one batch.</summary>
+    private (Inode? Row, List<BlockRef> Blocks) InodeAndBlocks(DbConnection c, DbTransaction t, long inode)
     {
-        var batch = new SqlBatch();
-        var list = batch.BindList(inodes);
-        batch.Add($"SELECT {InodeColumns} FROM inodes WHERE id IN {list} ORDER BY id{_forUpdate}");
-        batch.Add($"SELECT inode AS Inode, idx AS \"Index\", cap AS Cap, length AS Length FROM blocks WHERE inode IN {list} ORDER BY inode, idx{_forUpdate}");
-        using var reads = c.QueryMultiple(batch.Sql, batch.Parameters, t);
-        var rows = reads.Read<Inode>().ToDictionary(r => r.Id);
-        var maps = reads.Read<OwnedBlock>().GroupBy(b => b.Inode).ToDictionary(g => g.Key, g => g.Select(b => new BlockRef(b.Index, b.Cap, b.Length)).ToList());
-        return (rows, maps);
+        using var reads = c.QueryMultiple($"SELECT {InodeColumns} FROM inodes WHERE id = @inode{_forUpdate};\n{BlocksQuery(forUpdate: true)}", new { inode }, t);
+        return (reads.ReadSingleOrDefault<Inode>(), reads.Read<BlockRef>().AsList());
     }
-
-    /// <summary>A row of the blocks table with the file it belongs to.</summary>
-    private sealed record OwnedBlock(long Inode, long Index, string? Cap, long Length);
 
     /// <summary>
     /// Ends a write transaction whose statements so far are in <paramref name="batch"/>: drops one

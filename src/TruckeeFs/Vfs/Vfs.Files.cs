@@ -347,7 +347,7 @@ public sealed partial class Vfs
         {
             var outcome = await content.SealAsync(durable, committingNow: _content.Store.IsLocal).ConfigureAwait(false);
             if (outcome == SealOutcome.Clean) return 0;
-            return await CommitSealedAsync(content, urgent: true).ConfigureAwait(false);
+            return await CommitSealedAsync(content).ConfigureAwait(false);
         }
         catch (Exception e) when (e is Content.ContentStoreException or IOException or MetaStoreException)
         {
@@ -377,13 +377,12 @@ public sealed partial class Vfs
     /// <summary>
     /// Commits the file's newest sealed version (the upload queue's work, and fsync's). Throws
     /// when the content store or metadata fails; the version stays sealed for a retry.
-    /// <paramref name="urgent"/>: the caller waits (not the upload queue), so the commit's group starts at once.
     /// </summary>
-    private async Task<int> CommitSealedAsync(FileContent content, bool urgent)
+    private async Task<int> CommitSealedAsync(FileContent content)
     {
         var basis = content.Version;
         using var ticket = _cache.WatchRow(content.Inode);
-        var (status, committed) = await content.CommitSealedAsync(urgent).ConfigureAwait(false);
+        var (status, committed) = await content.CommitSealedAsync().ConfigureAwait(false);
         if (committed is not null)
         {
             // The version committed is the one this mount's kernel cached as it was written
@@ -405,7 +404,7 @@ public sealed partial class Vfs
 
     /// <summary>The upload queue, wired to this mount's live inodes and counters.</summary>
     private UploadQueue NewUploadQueue() => new(
-        content => CommitSealedAsync(content, urgent: false),
+        content => CommitSealedAsync(content),
         content =>
         {
             // The queue holds the content like an open handle until it has nothing left to commit.

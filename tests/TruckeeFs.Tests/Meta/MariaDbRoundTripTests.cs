@@ -73,20 +73,6 @@ public sealed class MariaDbRoundTripTests : IDisposable
     }
 
     [Fact]
-    public void A_group_of_content_commits_costs_the_two_round_trips_of_one()
-    {
-        var files = Enumerable.Range(0, 20).Select(i =>
-        {
-            _store.Create(Root, System.Text.Encoding.ASCII.GetBytes($"g{i}"), new NewNode(FileMode, 0, 0), 2, out var file);
-            return file.Id;
-        }).ToList();
-
-        // The rows and block maps of all, locked; then every change with the commit.
-        Assert.Equal(2, RoundTrips(() => _store.CommitContents([.. files.Select(f => (f, new ContentCommit([new BlockRef(0, $"cap-{f}", 10)], 10, 3, 3)))], out _)));
-        Assert.All(files, f => Assert.Equal([new BlockRef(0, $"cap-{f}", 10)], _store.GetBlocks(f)));
-    }
-
-    [Fact]
     public void A_create_whose_reply_is_lost_after_its_commit_is_reported_as_maybe_applied_and_not_run_again()
     {
         _store.GetInode(Root);

@@ -376,56 +376,6 @@ public abstract partial class MetaStoreConformance : IDisposable
     }
 
     [Fact]
-    public void Files_committed_in_one_group_land_together_and_a_gone_one_drops_only_its_own()
-    {
-        Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
-        Store.Create(Root, N("b"), new NewNode(FileMode, 0, 0), Tick(), out var b);
-        Store.Create(Root, N("gone"), new NewNode(FileMode, 0, 0), Tick(), out var gone);
-        Store.CommitContent(a.Id, new ContentCommit([new(0, "cap-old", 4)], 4, 1, 1), out _, out _);
-        Store.Unlink(Root, N("gone"), Tick(), out _);
-        Store.DeleteInode(gone.Id, out _);
-        var writes = Store.CommittedWrites;
-
-        // a gives cap-old up and b takes it in the same group: it stays referenced.
-        var rows = Store.CommitContents(
-        [
-            (a.Id, new ContentCommit([new(0, "cap-a", 10), new(1, "cap-shared", 5)], 15, 2, 2)),
-            (gone.Id, new ContentCommit([new(0, "cap-lost", 3)], 3, 2, 2)),
-            (b.Id, new ContentCommit([new(0, "cap-old", 4), new(1, "cap-shared", 5)], 9, 3, 3) { Attributes = new AttributeChange { Mode = 0x180 } }),
-        ], out var freed);
-
-        Assert.Equal(writes + 1, Store.CommittedWrites);
-        Assert.Empty(freed);
-        Assert.Equal((a.Id, 15L, 2L), (rows[0]!.Id, rows[0]!.Size, rows[0]!.Version));
-        Assert.Null(rows[1]);
-        Assert.Equal((b.Id, 9L, 1L, FileModes.Regular | 0x180), (rows[2]!.Id, rows[2]!.Size, rows[2]!.Version, rows[2]!.Mode));
-        Assert.Equal([new BlockRef(0, "cap-a", 10), new BlockRef(1, "cap-shared", 5)], Store.GetBlocks(a.Id));
-        Assert.Equal([new BlockRef(0, "cap-old", 4), new BlockRef(1, "cap-shared", 5)], Store.GetBlocks(b.Id));
-        Assert.Equal((9L, 1L, FileModes.Regular | 0x180), (Store.GetInode(b.Id)!.Size, Store.GetInode(b.Id)!.Version, Store.GetInode(b.Id)!.Mode));
-        Assert.Empty(Store.GetBlocks(gone.Id));
-        Assert.True(Store.IsUnreferenced("cap-lost"));
-        // cap-shared has two references: both files must let go before it is garbage.
-        Store.CommitContent(a.Id, new ContentCommit([], 0, 4, 4), out _, out freed);
-        Assert.Equal(["cap-a"], freed);
-        Store.CommitContents([(b.Id, new ContentCommit([], 0, 4, 4))], out freed);
-        Assert.Equal(["cap-old", "cap-shared"], freed.Order());
-    }
-
-    [Fact]
-    public void A_group_of_only_gone_files_changes_nothing_and_a_file_twice_is_refused()
-    {
-        Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);
-        var writes = Store.CommittedWrites;
-
-        Assert.Equal([null, null], Store.CommitContents([(a.Id + 100, new ContentCommit([new(0, "cap-1", 1)], 1, 1, 1)), (a.Id + 101, new ContentCommit([], 0, 1, 1))], out var freed));
-        Assert.Empty(freed);
-        Assert.Equal(writes, Store.CommittedWrites);
-        Assert.True(Store.IsUnreferenced("cap-1"));
-        Assert.Throws<ArgumentException>(() => Store.CommitContents([(a.Id, new ContentCommit([], 0, 1, 1)), (a.Id, new ContentCommit([], 0, 2, 2))], out _));
-        Assert.Equal(0, Store.GetInode(a.Id)!.Version);
-    }
-
-    [Fact]
     public void A_cap_moving_between_blocks_is_never_reported_unreferenced()
     {
         Store.Create(Root, N("a"), new NewNode(FileMode, 0, 0), Tick(), out var a);

@@ -307,30 +307,6 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
         Assert.Equal(0, await mount.UnmountAsync());
     }
 
-    [Fact]
-    public async Task Files_closed_together_commit_their_contents_in_a_group_of_few_round_trips()
-    {
-        await using var mount = await TruckeeFsMount.StartAsync(Options());
-        var expected = Enumerable.Range(0, 40).ToDictionary(i => Path.Combine(mount.Path, string.Create(CultureInfo.InvariantCulture, $"g{i}")), i => new byte[] { 7, (byte)i });
-        var fds = expected.Select(file =>
-        {
-            Assert.Equal(0, Sys.Open(file.Key, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_EXCL, 0x1A4, out var fd));
-            Assert.Equal(0, Sys.Write(fd, file.Value, out _));
-            return fd;
-        }).ToList();
-
-        // Closed one right after another: a close queues its commit and returns.
-        _relay.Reset();
-        foreach (var fd in fds) Assert.Equal(0, Sys.Close(fd));
-        await TahoeBackedFilesystem.WaitUntilAsync(() => _fs.Count("SELECT COUNT(*) FROM inodes WHERE size = 2") == expected.Count, "the contents committed", 30);
-
-        // Two round trips per group (the rows, then the changes with the commit); one by one, the
-        // 40 commits took 80.
-        Assert.InRange(_relay.RoundTrips, 2, 12);
-        foreach (var (path, bytes) in expected) Assert.Equal(bytes, await File.ReadAllBytesAsync(path));
-        Assert.Equal(0, await mount.UnmountAsync());
-    }
-
     /// <summary>
     /// Creates a file of three bytes, committed before fsync(2) returns: the commit a close would
     /// run after close(2) returned (the kernel sends the release on its own).
