@@ -7,15 +7,17 @@
 #
 # Per run (medians are reported; a first run, not kept, warms the gateway and the benchmark
 # itself up): cold sequential write of --size-mib through the mount (1 MiB
-# writes, one fsync before the clock stops); cold sequential read after a remount with the
-# cached blocks deleted and the page cache dropped; warm read (blocks cached on disk, page cache
-# dropped); raw HTTP PUT and GET of the same blocks, max_connections at once; the embedded
-# default (SQLite + local store) writing and reading the same file. Then once: peak RSS
-# (VmHWM) of the mount process writing and reading back a --big-mib file on Tahoe.
+# writes, one fsync before the clock stops), then raw HTTP PUT of the same blocks
+# (max_connections at once); cold sequential read after a remount with the cached blocks
+# deleted and the page cache dropped, then raw HTTP GET of those blocks; warm read (blocks
+# cached on disk, page cache dropped); the embedded default (SQLite + local store) writing and
+# reading the same file. Each ratio pairs the two figures of one run and is reported as the
+# median over runs. Then once: peak RSS (VmHWM) of the mount process writing and reading back
+# a --big-mib file on Tahoe.
 # Needs root for /proc/sys/vm/drop_caches. Results: a table on stdout, JSON in bench/results/.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-case ${1:-} in -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case ${1:-} in -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 bash "$repo/scripts/install-packages.sh" fuse3 libsqlite3-0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Runtime;
 using System.Text.Json;
 using TruckeeFs.Content.Tahoe;
 using TruckeeFs.Testing.Mounting;
@@ -60,11 +62,16 @@ internal static class Program
             var file = $"seq-{run}.bin";
             var tahoeData = Path.Combine(work, $"tahoe-data-{run}");
             var tahoeCache = Path.Combine(work, $"tahoe-cache-{run}");
+            // Each figure through the mount is followed at once by its raw HTTP yardstick, so
+            // that the two of a pair see the machine in the same state.
+            using var http = new RawHttp(gateway.BaseUri, options.MaxConnections);
+            var caps = new string[(_data.Length + options.BlockSize - 1) / options.BlockSize];
             await using (var mount = await MountAsync(TahoeArgs(), tahoeData, tahoeCache))
             {
                 Sample("tahoe cold write", Throughput(() => Write(Path.Combine(mount.Path, file))));
                 await UnmountAsync(mount);
             }
+            Sample("raw PUT", await ThroughputAsync(() => http.PutAllAsync(_data, options.BlockSize, caps)));
             // Nothing of the file may be served locally: no cached blocks, no page cache.
             Directory.Delete(Path.Combine(tahoeCache, "blocks"), recursive: true);
             DropCaches();
@@ -73,6 +80,7 @@ internal static class Program
                 Sample("tahoe cold read", Throughput(() => Read(Path.Combine(mount.Path, file))));
                 await UnmountAsync(mount);
             }
+            Sample("raw GET", await ThroughputAsync(() => http.GetAllAsync(caps, options.BlockSize)));
             DropCaches();
             await using (var mount = await MountAsync(TahoeArgs(), tahoeData, tahoeCache))
             {
@@ -81,13 +89,6 @@ internal static class Program
             }
             Directory.Delete(tahoeData, recursive: true);
             Directory.Delete(tahoeCache, recursive: true);
-
-            using (var http = new RawHttp(gateway.BaseUri, options.MaxConnections))
-            {
-                var caps = new string[(_data.Length + options.BlockSize - 1) / options.BlockSize];
-                Sample("raw PUT", await ThroughputAsync(() => http.PutAllAsync(_data, options.BlockSize, caps)));
-                Sample("raw GET", await ThroughputAsync(() => http.GetAllAsync(caps, options.BlockSize)));
-            }
 
             var localData = Path.Combine(work, $"local-data-{run}");
             var localCache = Path.Combine(work, $"local-cache-{run}");
@@ -154,16 +155,24 @@ internal static class Program
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {name,-18} {medians[name],8:0.0} MiB/s   runs: {string.Join(", ", values.Select(v => v.ToString("0.0", CultureInfo.InvariantCulture)))}"));
             }
-            var ratios = new Dictionary<string, double>
+            // Each ratio pairs the two figures of one run (taken within seconds of each other),
+            // then takes the median over runs: the machine's speed drifts between runs by more
+            // than the differences measured, and a ratio of medians would mix runs.
+            var pairs = new Dictionary<string, List<double>>
             {
-                ["cold read / raw GET"] = medians["tahoe cold read"] / medians["raw GET"],
-                ["cold write / raw PUT"] = medians["tahoe cold write"] / medians["raw PUT"],
-                ["warm read / embedded read"] = medians["tahoe warm read"] / medians["embedded read"],
+                ["cold read / raw GET"] = Paired("tahoe cold read", "raw GET"),
+                ["cold write / raw PUT"] = Paired("tahoe cold write", "raw PUT"),
+                ["warm read / embedded read"] = Paired("tahoe warm read", "embedded read"),
             };
-            foreach (var (name, ratio) in ratios) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-26} {ratio * 100,6:0}%"));
+            var ratios = pairs.ToDictionary(p => p.Key, p => Median(p.Value));
+            foreach (var (name, ratio) in ratios)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {name,-26} {ratio * 100,6:0}%   runs: {string.Join(", ", pairs[name].Select(r => (r * 100).ToString("0", CultureInfo.InvariantCulture) + "%"))}"));
+            }
             foreach (var (name, value) in _memory) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-26} {value,8:0.0} ({options.BigMiB} MiB file)"));
             if (!_cachesDropped) Console.WriteLine("  WARNING: /proc/sys/vm/drop_caches is not writable: reads may have come from the page cache");
-            var json = JsonSerializer.Serialize(new { options, medians, ratios, memory = _memory, samples = _samples, caches_dropped = _cachesDropped },
+            var json = JsonSerializer.Serialize(new { options, medians, ratios, ratio_runs = pairs, memory = _memory, samples = _samples, caches_dropped = _cachesDropped },
                 new JsonSerializerOptions { WriteIndented = true });
             if (options.Out is { } output)
             {
@@ -238,6 +247,10 @@ internal static class Program
             }
         }
 
+        /// <summary>Run by run, the sample of <paramref name="measured"/> over that of <paramref name="baseline"/>.</summary>
+        private List<double> Paired(string measured, string baseline) =>
+            [.. _samples[measured].Zip(_samples[baseline], (m, b) => m / b)];
+
         private void Sample(string name, double value)
         {
             if (_warmingUp) return;
@@ -248,6 +261,7 @@ internal static class Program
 
         private static double Throughput(Func<long> work)
         {
+            Quiesce();
             var clock = Stopwatch.StartNew();
             var bytes = work();
             return bytes / (double)MiB / clock.Elapsed.TotalSeconds;
@@ -255,9 +269,23 @@ internal static class Program
 
         private static async Task<double> ThroughputAsync(Func<Task<long>> work)
         {
+            Quiesce();
             var clock = Stopwatch.StartNew();
             var bytes = await work();
             return bytes / (double)MiB / clock.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>
+        /// A full, compacting collection of this process before a figure is taken: the gateway in
+        /// here holds every object stored so far (gigabytes after a few runs), and a collection
+        /// of that heap falling inside one measurement, and not inside the other of its pair,
+        /// moved raw GET alone between 250 and 780 MiB/s from run to run.
+        /// </summary>
+        private static void Quiesce()
+        {
+            GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
         }
     }
 
@@ -288,12 +316,14 @@ internal static class Program
             long total = 0;
             await Parallel.ForEachAsync(caps, new ParallelOptions { MaxDegreeOfParallelism = connections }, async (cap, token) =>
             {
-                var buffer = new byte[blockSize];
+                // Rented, as the mount's downloads rent theirs: a fresh block-sized array per request would time the collector.
+                var buffer = ArrayPool<byte>.Shared.Rent(blockSize);
                 using var response = await _client.GetAsync("uri/" + Uri.EscapeDataString(cap), HttpCompletionOption.ResponseHeadersRead, token);
                 response.EnsureSuccessStatusCode();
                 await using var body = await response.Content.ReadAsStreamAsync(token);
                 long received = 0;
                 for (int n; (n = await body.ReadAsync(buffer, token)) > 0;) received += n;
+                ArrayPool<byte>.Shared.Return(buffer);
                 Interlocked.Add(ref total, received);
             });
             return total;
