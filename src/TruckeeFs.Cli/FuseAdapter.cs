@@ -1,6 +1,5 @@
 using System.Buffers;
 using Microsoft.Extensions.Logging;
-using TruckeeFs.Cache;
 using TruckeeFs.Fuse;
 using TruckeeFs.Meta;
 using TruckeeFs.Vfs;
@@ -21,48 +20,28 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
     private const int LockNonBlocking = 4;
     private const long StatBlockSize = 128 << 10;
 
-    /// <summary>Replies shorter than two pages libfuse never splices (it would read them into a buffer of its own).</summary>
-    private const int SpliceMinimum = 2 * 4096;
-
-    /// <summary>
-    /// The largest reads answered by splicing, and the kernel's readahead: libfuse splices a
-    /// reply only through a pipe that holds all of it (the data and a 16-byte header), and a
-    /// process without CAP_SYS_RESOURCE gets pipes of at most /proc/sys/fs/pipe-max-size, 1 MiB
-    /// by default. A larger reply is copied into a buffer libfuse allocates for each (slower
-    /// than copying here). Reads of 512 KiB fit; spliced, they serve cached blocks about 1.3 times
-    /// as fast as 1 MiB reads copied here, with less CPU (measured).
-    /// </summary>
-    private const int SpliceMaximum = 512 << 10;
-
     private readonly double _attributeTimeout = vfs.Options.AttributeTimeout;
     private readonly double _entryTimeout = vfs.Options.EntryTimeout;
 
     /// <summary>The kernel's FUSE protocol ("7.45"), known once the kernel sent INIT.</summary>
     public string? KernelProtocol { get; private set; }
 
-    /// <summary>Whether reads of stored blocks are answered by splicing (the kernel agreed, and pipes are large enough).</summary>
-    private bool _splicing;
-
     public override void Init(FuseConnection connection)
     {
         KernelProtocol = $"{connection.ProtocolMajor}.{connection.ProtocolMinor}";
         connection.MaxWrite = MaxWrite;
-        connection.MaxReadahead = (uint)SpliceMaximum;
+        connection.MaxReadahead = MaxWrite;
         // No writeback cache: every write reaches the engine, so close-to-open holds and a
         // crash of the kernel's cache cannot lose acknowledged writes.
         var wanted = FuseCapabilities.AsyncRead | FuseCapabilities.ParallelDirops | FuseCapabilities.ReaddirPlus
             | FuseCapabilities.ReaddirPlusAuto | FuseCapabilities.AtomicOTrunc | FuseCapabilities.AutoInvalData
-            // Replies are spliced, never moved (SPLICE_MOVE): a moved page leaves the cache
-            // file's page cache for the kernel's copy of the file, and with it on, files read back
-            // after a gateway outage differed now and then (ProductionFailureTests, one run in ten).
-            | FuseCapabilities.SpliceWrite | FuseCapabilities.SpliceRead
+            | FuseCapabilities.SpliceWrite | FuseCapabilities.SpliceMove | FuseCapabilities.SpliceRead
             // Locks are kept in the metadata, so they hold between mounts, not only on this kernel.
             | FuseCapabilities.PosixLocks | FuseCapabilities.FlockLocks;
         // libfuse asks for HANDLE_KILLPRIV by default, which would leave clearing set-user-ID and
         // set-group-ID bits on write, truncate and chown to us; the kernel does it correctly
         // (privileged writers keep them) through setattr when we leave it out.
         connection.Want = (connection.Want | (wanted & connection.Capable)) & ~FuseCapabilities.HandleKillpriv;
-        _splicing = (connection.Want & FuseCapabilities.SpliceWrite) != 0 && PipeMaxSize() > SpliceMaximum;
         Log.Initialized(log, connection.ProtocolMajor, connection.ProtocolMinor, connection.Want);
     }
 
@@ -156,62 +135,22 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
             r.ReplyOpen(opened);
         });
 
-    public override void Read(FuseRequest request, ulong inode, ulong size, long offset, FuseFileInfo file) =>
-        Answer(request, ReadAsync(file.Handle, offset, (int)size), (r, read) =>
+    public override void Read(FuseRequest request, ulong inode, ulong size, long offset, FuseFileInfo file)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent((int)size);
+        Answer(request, vfs.ReadAsync(file.Handle, offset, buffer.AsMemory(0, (int)size)), (r, result) =>
         {
             try
             {
-                if (read.Status != 0) r.ReplyError(read.Status);
-                else if (read.InPlace is { } range) r.ReplyData(range.File, range.Position, range.Count);
-                else r.ReplyBuffer(read.Buffer.AsSpan(0, read.Count));
+                if (result.Status != 0) r.ReplyError(result.Status);
+                else r.ReplyBuffer(buffer.AsSpan(0, result.Count));
             }
             finally
             {
-                read.InPlace?.Dispose();
-                if (read.Buffer is not null) ArrayPool<byte>.Shared.Return(read.Buffer);
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         });
-
-    /// <summary>
-    /// A read of two pages or more that lies in one stored block is answered from the block's
-    /// file, which libfuse splices to the kernel: the bytes never pass through this process (it
-    /// copies smaller replies anyway). Any other read is copied into a buffer.
-    /// </summary>
-    private async ValueTask<ReadReply> ReadAsync(ulong handle, long offset, int size)
-    {
-        if (_splicing && size is >= SpliceMinimum and <= SpliceMaximum)
-        {
-            var (status, inPlace) = await vfs.ReadInPlaceAsync(handle, offset, size).ConfigureAwait(false);
-            if (status != 0 || inPlace is not null) return new ReadReply(status, inPlace, null, inPlace?.Count ?? 0);
-        }
-        var buffer = ArrayPool<byte>.Shared.Rent(size);
-        try
-        {
-            var (status, count) = await vfs.ReadAsync(handle, offset, buffer.AsMemory(0, size)).ConfigureAwait(false);
-            return new ReadReply(status, null, buffer, count);
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
-        }
     }
-
-    /// <summary>The largest pipe this process may make, in bytes (unlimited with CAP_SYS_RESOURCE, which it is not worth asking for).</summary>
-    private static long PipeMaxSize()
-    {
-        try
-        {
-            return long.Parse(File.ReadAllText("/proc/sys/fs/pipe-max-size").Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
-        {
-            return 0;
-        }
-    }
-
-    /// <summary>What a read answers: an error, a range of a file to splice, or bytes in a rented buffer.</summary>
-    private readonly record struct ReadReply(int Status, InPlaceRead? InPlace, byte[]? Buffer, int Count);
 
     public override void Write(FuseRequest request, ulong inode, ReadOnlySpan<byte> data, long offset, FuseFileInfo file)
     {

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace TruckeeFs.Fuse;
 
 /// <summary>
@@ -112,32 +110,6 @@ public readonly unsafe struct FuseRequest
         fixed (byte* buf = data)
         {
             return Native.fuse_reply_buf(_req, buf, (nuint)data.Length);
-        }
-    }
-
-    /// <summary>
-    /// Answers read with <paramref name="length"/> bytes of <paramref name="file"/> at
-    /// <paramref name="position"/>, which must all be there. libfuse splices them from the file
-    /// to the kernel (no copy through this process) when the kernel agreed to SPLICE_WRITE and
-    /// the reply is two pages or more; otherwise it reads them into a buffer and sends that.
-    /// </summary>
-    public int ReplyData(SafeHandle file, long position, int length)
-    {
-        Answered();
-        var added = false;
-        try
-        {
-            file.DangerousAddRef(ref added);
-            var vector = new FuseBufVec
-            {
-                Count = 1, Size = (nuint)length, Flags = FuseBufVec.IsFd | FuseBufVec.FdSeek,
-                Fd = (int)file.DangerousGetHandle(), Position = position,
-            };
-            return Native.fuse_reply_data(_req, &vector, 0);
-        }
-        finally
-        {
-            if (added) file.DangerousRelease();
         }
     }
 

@@ -94,9 +94,6 @@ internal static unsafe partial class Native
     internal static partial int fuse_reply_buf(nint req, byte* buf, nuint size);
 
     [LibraryImport(Fuse)]
-    internal static partial int fuse_reply_data(nint req, FuseBufVec* bufv, int flags);
-
-    [LibraryImport(Fuse)]
     internal static partial int fuse_reply_statfs(nint req, FuseStatVfs* stbuf);
 
     [LibraryImport(Fuse)]
@@ -170,29 +167,6 @@ internal unsafe struct FuseArgs
     public int Argc;
     public byte** Argv;
     public int Allocated;
-}
-
-/// <summary>
-/// <c>struct fuse_bufvec</c> (fuse_common.h, libfuse 3.14) holding one <c>struct fuse_buf</c>:
-/// count, idx and off, then the buffer's size, flags, mem, fd and pos.
-/// </summary>
-[StructLayout(LayoutKind.Sequential)]
-internal unsafe struct FuseBufVec
-{
-    /// <summary><c>FUSE_BUF_IS_FD</c>: the buffer is a file descriptor.</summary>
-    public const int IsFd = 1 << 1;
-
-    /// <summary><c>FUSE_BUF_FD_SEEK</c>: read the descriptor at <see cref="Position"/>, not at its offset.</summary>
-    public const int FdSeek = 1 << 2;
-
-    public nuint Count;
-    public nuint Index;
-    public nuint Offset;
-    public nuint Size;
-    public int Flags;
-    public void* Memory;
-    public int Fd;
-    public long Position;
 }
 
 /// <summary><c>struct fuse_conn_info</c> (fuse_common.h): ten unsigned fields, then 22 reserved.</summary>

@@ -32,10 +32,10 @@ public sealed class BlockReader : IDisposable
         return FileContent.ReadFully(_handle, destination.Span, offset);
     }
 
-    /// <summary>The block's file, once its bytes [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>) are there.</summary>
-    public async ValueTask<SafeFileHandle> HandleAsync(long offset, long length)
+    /// <summary>The block's file, once its first <paramref name="length"/> bytes are there.</summary>
+    public async ValueTask<SafeFileHandle> HandleAsync(long length)
     {
-        if (_download is not null) await _download.WaitAsync(offset, offset + length).ConfigureAwait(false);
+        if (_download is not null) await _download.WaitAsync(0, length).ConfigureAwait(false);
         return _handle;
     }
 

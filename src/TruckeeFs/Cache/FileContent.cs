@@ -151,52 +151,6 @@ internal sealed class FileContent : IDisposable
         }
     }
 
-    /// <summary>
-    /// A read whose bytes can stay where they are: up to <paramref name="count"/> bytes at
-    /// <paramref name="offset"/> that all lie in one stored block (cached, or a local store's
-    /// file), with no zeros to add. Returns them as a range of the block's file once they are
-    /// there (the caller hands the range to the kernel without copying it, then disposes it),
-    /// or null when the read needs <see cref="ReadAsync"/>: past the end, across blocks, in a
-    /// block written since its last commit, in a hole.
-    /// </summary>
-    public async ValueTask<InPlaceRead?> ReadInPlaceAsync(long offset, int count)
-    {
-        BlockReader reader;
-        string cap;
-        long within;
-        int length;
-        await _lock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (offset >= Size) return null;
-            length = (int)Math.Min(count, Size - offset);
-            within = offset % _blockSize;
-            if (!_blocks.TryGetValue(offset / _blockSize, out var block) || block is not { Staged: null, Cap: { } stored } || within + length > block.Length) return null;
-            ReadAhead(offset, length);
-            cap = stored;
-            reader = CleanReader(cap, block.Length, within).Share();
-        }
-        finally
-        {
-            _lock.Release();
-        }
-        try
-        {
-            return new InPlaceRead(reader, await reader.HandleAsync(within, length).ConfigureAwait(false), within, length);
-        }
-        catch (Content.ContentStoreException)
-        {
-            reader.Dispose();
-            await ForgetFailedDownloadAsync(cap, reader).ConfigureAwait(false);
-            throw;
-        }
-        catch
-        {
-            reader.Dispose();
-            throw;
-        }
-    }
-
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, long now)
     {
         await _lock.WaitAsync().ConfigureAwait(false);
@@ -685,22 +639,17 @@ internal sealed class FileContent : IDisposable
         }
         catch (Content.ContentStoreException)
         {
-            await ForgetFailedDownloadAsync(read.Cap, reader).ConfigureAwait(false);
+            // The download failed: the next read tries again with a new one.
+            await _lock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                if (_cleanHandles.TryGetValue(read.Cap, out var current) && ReferenceEquals(current, reader)) DropReader(read.Cap);
+            }
+            finally
+            {
+                _lock.Release();
+            }
             throw;
-        }
-    }
-
-    /// <summary>A block's download failed: the next read of it tries again with a new one.</summary>
-    private async ValueTask ForgetFailedDownloadAsync(string cap, BlockReader reader)
-    {
-        await _lock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (_cleanHandles.TryGetValue(cap, out var current) && ReferenceEquals(current, reader)) DropReader(cap);
-        }
-        finally
-        {
-            _lock.Release();
         }
     }
 
@@ -725,7 +674,7 @@ internal sealed class FileContent : IDisposable
                 var reader = CleanReader(cap, block.Length, 0);
                 try
                 {
-                    staged.CopyFrom(await reader.HandleAsync(0, block.Length).ConfigureAwait(false), block.Length);
+                    staged.CopyFrom(await reader.HandleAsync(block.Length).ConfigureAwait(false), block.Length);
                 }
                 catch (Content.ContentStoreException)
                 {
@@ -836,22 +785,6 @@ internal sealed class FileContent : IDisposable
         }
         return total;
     }
-}
-
-/// <summary>
-/// The bytes of a read, left in place: <see cref="Count"/> bytes of <see cref="File"/> (a
-/// block's file) at <see cref="Position"/>. Holds a share of the block's reader, so the file
-/// stays open until disposed.
-/// </summary>
-public sealed class InPlaceRead(BlockReader reader, SafeFileHandle file, long position, int count) : IDisposable
-{
-    public SafeFileHandle File { get; } = file;
-
-    public long Position { get; } = position;
-
-    public int Count { get; } = count;
-
-    public void Dispose() => reader.Dispose();
 }
 
 /// <summary>Bytes of a stored block a read still has to copy, with its own share of the block's reader.</summary>

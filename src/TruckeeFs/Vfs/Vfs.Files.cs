@@ -98,18 +98,6 @@ public sealed partial class Vfs
         return (0, await file.Content.ReadAsync(offset, buffer).ConfigureAwait(false));
     }
 
-    /// <summary>
-    /// A read left in place where it can be (<see cref="FileContent.ReadInPlaceAsync"/>): the
-    /// range of a block's file that holds it, to be disposed once handed on, or null, when
-    /// <see cref="ReadAsync"/> must copy it.
-    /// </summary>
-    public async ValueTask<(int Status, InPlaceRead? Read)> ReadInPlaceAsync(ulong handle, long offset, int count)
-    {
-        if (!_handles.TryGetValue(handle, out var file)) return (Errno.EBADF, null);
-        if (offset < 0) return (Errno.EINVAL, null);
-        return (0, await file.Content.ReadInPlaceAsync(offset, count).ConfigureAwait(false));
-    }
-
     /// <summary>lseek(2) with SEEK_DATA or SEEK_HOLE (the kernel answers the other kinds itself): the offset found, or ENXIO.</summary>
     public async ValueTask<(int Status, long Offset)> SeekAsync(ulong handle, long offset, int whence)
     {

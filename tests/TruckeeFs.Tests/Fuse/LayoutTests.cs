@@ -201,16 +201,6 @@ public sealed unsafe class LayoutTests
         var context = MemoryMarshal.Read<FuseContext>(MemoryMarshal.AsBytes<uint>([1, 2, 3, 4]));
         Assert.Equal((1u, 2u, 3, 4u), (context.Uid, context.Gid, context.Pid, context.Umask));
 
-        // fuse_bufvec with its one fuse_buf: count, idx, off; size, flags, mem, fd, pos.
-        var vector = default(FuseBufVec);
-        Assert.Equal(64, sizeof(FuseBufVec));
-        Assert.Equal(16, FieldOffset(&vector, &vector.Offset));
-        Assert.Equal(24, FieldOffset(&vector, &vector.Size));
-        Assert.Equal(32, FieldOffset(&vector, &vector.Flags));
-        Assert.Equal(40, FieldOffset(&vector, &vector.Memory));
-        Assert.Equal(48, FieldOffset(&vector, &vector.Fd));
-        Assert.Equal(56, FieldOffset(&vector, &vector.Position));
-
         var args = default(FuseArgs);
         Assert.Equal(24, sizeof(FuseArgs));
         Assert.Equal(8, FieldOffset(&args, &args.Argv));
