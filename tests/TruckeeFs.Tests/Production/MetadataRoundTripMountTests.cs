@@ -329,14 +329,11 @@ public sealed class MetadataRoundTripMountTests : IAsyncLifetime
     }
 
     /// <summary>Through the counting relay, or straight to <paramref name="sqlPort"/>; heartbeats put off unless asked for.</summary>
-    private TruckeeFsMountOptions Options(int? sqlPort = null, double heartbeatSeconds = 3600) => new()
-    {
-        ExtraArgs =
+    private TruckeeFsMountOptions Options(int? sqlPort = null, double heartbeatSeconds = 3600) => _fs.LocalStoreOptions(
+        sqlPort: sqlPort ?? _relay.Port,
+        extra:
         [
-            "--sql-host", string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{sqlPort ?? _relay.Port}"), "--sql-db", _fs.Database, "--sql-user", _fs.MariaDb.User,
-            "--redis-host", _fs.Redis.EndPoint, "--session-heartbeat", heartbeatSeconds.ToString(CultureInfo.InvariantCulture),
+            "--session-heartbeat", heartbeatSeconds.ToString(CultureInfo.InvariantCulture),
             "--session-timeout", Math.Max(30, 2 * heartbeatSeconds).ToString(CultureInfo.InvariantCulture),
-        ],
-        Environment = new Dictionary<string, string?> { ["TRUCKEEFS_SQL_PASS"] = _fs.MariaDb.Password },
-    };
+        ]);
 }

@@ -107,6 +107,23 @@ internal sealed class ProductionFilesystem : IAsyncDisposable
         Environment = Secrets(),
     };
 
+    /// <summary>
+    /// Mount options for MariaDB and Redis with the local content store (no Tahoe URL), as
+    /// bench/production.sh mounts: the database at <paramref name="sqlPort"/> on loopback (a
+    /// relay in front of it), or at the server itself.
+    /// </summary>
+    public TruckeeFsMountOptions LocalStoreOptions(string? dataDir = null, string? cacheDir = null, int? sqlPort = null, params string[] extra) => new()
+    {
+        DataDir = dataDir,
+        CacheDir = cacheDir,
+        ExtraArgs =
+        [
+            "--sql-host", string.Create(CultureInfo.InvariantCulture, $"{MariaDb.Host}:{sqlPort ?? MariaDb.Port}"), "--sql-db", Database,
+            "--sql-user", MariaDb.User, "--redis-host", Redis.EndPoint, .. extra,
+        ],
+        Environment = new Dictionary<string, string?> { ["TRUCKEEFS_SQL_PASS"] = MariaDb.Password },
+    };
+
     /// <summary>The filesystem id the metadata database holds (prefixes its Redis keys).</summary>
     public string FilesystemId()
     {

@@ -26,7 +26,7 @@ public sealed class SharedMetadataWriteBackTests : IAsyncLifetime
         using var data = TempDirectory.Create("shared-wb-data");
         using var cache = TempDirectory.Create("shared-wb-cache");
         var expected = new Dictionary<string, byte[]>();
-        await using (var mount = await TruckeeFsMount.StartAsync(Options(data.Path, cache.Path)))
+        await using (var mount = await TruckeeFsMount.StartAsync(_fs.LocalStoreOptions(data.Path, cache.Path)))
         {
             await File.WriteAllBytesAsync(Path.Combine(mount.Path, "before"), [1]);
             TahoeBackedFilesystem.Fsync(Path.Combine(mount.Path, "before"));
@@ -45,7 +45,7 @@ public sealed class SharedMetadataWriteBackTests : IAsyncLifetime
         }
         _fs.Execute("DROP TRIGGER hold_commits");
 
-        await using (var again = await TruckeeFsMount.StartAsync(Options(data.Path, cache.Path)))
+        await using (var again = await TruckeeFsMount.StartAsync(_fs.LocalStoreOptions(data.Path, cache.Path)))
         {
             foreach (var (name, bytes) in expected) Assert.Equal(bytes, await File.ReadAllBytesAsync(Path.Combine(again.Path, name)));
             Assert.Equal(0, await again.UnmountAsync());
@@ -53,17 +53,4 @@ public sealed class SharedMetadataWriteBackTests : IAsyncLifetime
         Assert.Empty(TahoeBackedFilesystem.Staged(cache.Path));
         Assert.Equal(expected.Count, _fs.Count("SELECT COUNT(*) FROM inodes WHERE size > 1"));
     }
-
-    /// <summary>MariaDB, Redis and the local content store (no Tahoe URL), with these directories.</summary>
-    private TruckeeFsMountOptions Options(string dataDir, string cacheDir) => new()
-    {
-        DataDir = dataDir,
-        CacheDir = cacheDir,
-        ExtraArgs =
-        [
-            "--sql-host", string.Create(CultureInfo.InvariantCulture, $"{_fs.MariaDb.Host}:{_fs.MariaDb.Port}"), "--sql-db", _fs.Database,
-            "--sql-user", _fs.MariaDb.User, "--redis-host", _fs.Redis.EndPoint,
-        ],
-        Environment = new Dictionary<string, string?> { ["TRUCKEEFS_SQL_PASS"] = _fs.MariaDb.Password },
-    };
 }
