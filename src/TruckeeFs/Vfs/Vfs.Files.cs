@@ -530,7 +530,12 @@ public sealed partial class Vfs
         foreach (var handle in _handles.Values)
             await CloseVersionAsync(handle.Content, durable: true).ConfigureAwait(false);
         var left = await _uploads.DrainAsync().ConfigureAwait(false);
-        if (left > 0) Log.LeftStaged(_log, left);
+        if (left == 0) return;
+        Log.LeftStaged(_log, left);
+        // Their commits land only when a mount starts again on this cache (the journal keeps
+        // them): until then, opens elsewhere go on with the last committed versions instead of
+        // waiting for markers nobody would take off.
+        foreach (var inode in _pendingHere.Keys.ToList()) await MarkPendingAsync(inode, pending: false).ConfigureAwait(false);
     }
 
     /// <param name="blocks">The file's block map if known with <paramref name="inode"/> (empty for a file just created); read if needed otherwise.</param>

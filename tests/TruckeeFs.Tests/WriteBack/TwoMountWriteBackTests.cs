@@ -115,6 +115,43 @@ public sealed class TwoMountWriteBackTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_mount_unmounted_with_commits_left_holds_up_no_open_elsewhere_and_they_land_when_it_returns()
+    {
+        string[] patience = ["--commit-wait-timeout", "60"];
+        using var cacheA = TempDirectory.Create("left-cache");
+        var old = RandomNumberGenerator.GetBytes(2 * Block);
+        var changed = RandomNumberGenerator.GetBytes(2 * Block);
+        await using var b = await TruckeeFsMount.StartAsync(_fs.Options(extra: patience));
+        await using (var a = await TruckeeFsMount.StartAsync(_fs.Options(cacheDir: cacheA.Path, netTimeout: "2", extra: patience)))
+        {
+            await File.WriteAllBytesAsync($"{a.Path}/shared", old);
+            TahoeBackedFilesystem.Fsync($"{a.Path}/shared");
+            // Every upload fails: A's unmount leaves the closed version staged and journaled.
+            _fs.Gateway!.Faults.FailureFraction = 1;
+            await using (var stream = new FileStream($"{a.Path}/shared", FileMode.Open, FileAccess.Write))
+                await stream.WriteAsync(changed);
+            Assert.Equal(0, await a.UnmountAsync());
+            Assert.Contains("could not be uploaded before the unmount", a.Output, StringComparison.Ordinal);
+        }
+        _fs.Gateway.Faults.Clear();
+        Assert.NotEmpty(TahoeBackedFilesystem.Staged(cacheA.Path));
+
+        // A took its "commit pending" marker off as it left: B's open goes on with the last
+        // committed version instead of waiting a minute for a commit nobody is making.
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(old, await File.ReadAllBytesAsync($"{b.Path}/shared"));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"B's open waited {clock.Elapsed.TotalSeconds:0.0} s for an unmounted mount");
+
+        await using (var again = await TruckeeFsMount.StartAsync(_fs.Options(cacheDir: cacheA.Path, extra: patience)))
+        {
+            Assert.Equal(changed, await File.ReadAllBytesAsync($"{b.Path}/shared"));
+            Assert.Equal(0, await again.UnmountAsync());
+        }
+        Assert.Empty(TahoeBackedFilesystem.Staged(cacheA.Path));
+        Assert.Equal(0, await b.UnmountAsync());
+    }
+
+    [Fact]
     public async Task Concurrent_writers_on_two_mounts_leave_one_complete_version()
     {
         const int Blocks = 8;
