@@ -99,18 +99,8 @@ public sealed class TwoMountWriteBackTests : IAsyncLifetime
         }
         _fs.Gateway.Faults.Clear();
 
-        // B declares A dead at its next heartbeat (A's process is gone) and clears A's marker:
-        // the open goes on with the last committed version instead of waiting a minute.
-        var clock = Stopwatch.StartNew();
-        Assert.Equal(old, await File.ReadAllBytesAsync($"{b.Path}/shared"));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"B's open waited {clock.Elapsed.TotalSeconds:0.0} s for a dead mount");
-
-        // A's journal kept the closed version; the next mount on A's cache commits it.
-        await using (var again = await TruckeeFsMount.StartAsync(_fs.Options(cacheDir: cacheA.Path, extra: sessions)))
-        {
-            Assert.Equal(changed, await File.ReadAllBytesAsync($"{b.Path}/shared"));
-            Assert.Equal(0, await again.UnmountAsync());
-        }
+        // B declares A dead at its next heartbeat (A's process is gone) and clears A's marker.
+        await AssertOpenGoesOnAndTheVersionLandsWhenAReturnsAsync(b, cacheA.Path, old, changed, sessions);
         Assert.Equal(0, await b.UnmountAsync());
     }
 
@@ -136,19 +126,26 @@ public sealed class TwoMountWriteBackTests : IAsyncLifetime
         _fs.Gateway.Faults.Clear();
         Assert.NotEmpty(TahoeBackedFilesystem.Staged(cacheA.Path));
 
-        // A took its "commit pending" marker off as it left: B's open goes on with the last
-        // committed version instead of waiting a minute for a commit nobody is making.
-        var clock = Stopwatch.StartNew();
-        Assert.Equal(old, await File.ReadAllBytesAsync($"{b.Path}/shared"));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"B's open waited {clock.Elapsed.TotalSeconds:0.0} s for an unmounted mount");
-
-        await using (var again = await TruckeeFsMount.StartAsync(_fs.Options(cacheDir: cacheA.Path, extra: patience)))
-        {
-            Assert.Equal(changed, await File.ReadAllBytesAsync($"{b.Path}/shared"));
-            Assert.Equal(0, await again.UnmountAsync());
-        }
+        // A took its "commit pending" marker off as it left.
+        await AssertOpenGoesOnAndTheVersionLandsWhenAReturnsAsync(b, cacheA.Path, old, changed, patience);
         Assert.Empty(TahoeBackedFilesystem.Staged(cacheA.Path));
         Assert.Equal(0, await b.UnmountAsync());
+    }
+
+    /// <summary>
+    /// Mount A left with its closed version of "shared" (<paramref name="changed"/>) staged in
+    /// <paramref name="cacheA"/> and no marker: B's open goes on at once with the last committed
+    /// version (<paramref name="old"/>) instead of waiting a minute for a commit nobody is making;
+    /// A's journal kept its version, and the next mount on A's cache commits it.
+    /// </summary>
+    private async Task AssertOpenGoesOnAndTheVersionLandsWhenAReturnsAsync(TruckeeFsMount b, string cacheA, byte[] old, byte[] changed, string[] extra)
+    {
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(old, await File.ReadAllBytesAsync($"{b.Path}/shared"));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"B's open waited {clock.Elapsed.TotalSeconds:0.0} s for a mount that is gone");
+        await using var again = await TruckeeFsMount.StartAsync(_fs.Options(cacheDir: cacheA, extra: extra));
+        Assert.Equal(changed, await File.ReadAllBytesAsync($"{b.Path}/shared"));
+        Assert.Equal(0, await again.UnmountAsync());
     }
 
     [Fact]
