@@ -318,13 +318,19 @@ internal static class Program
             {
                 // Rented, as the mount's downloads rent theirs: a fresh block-sized array per request would time the collector.
                 var buffer = ArrayPool<byte>.Shared.Rent(blockSize);
-                using var response = await _client.GetAsync("uri/" + Uri.EscapeDataString(cap), HttpCompletionOption.ResponseHeadersRead, token);
-                response.EnsureSuccessStatusCode();
-                await using var body = await response.Content.ReadAsStreamAsync(token);
-                long received = 0;
-                for (int n; (n = await body.ReadAsync(buffer, token)) > 0;) received += n;
-                ArrayPool<byte>.Shared.Return(buffer);
-                Interlocked.Add(ref total, received);
+                try
+                {
+                    using var response = await _client.GetAsync("uri/" + Uri.EscapeDataString(cap), HttpCompletionOption.ResponseHeadersRead, token);
+                    response.EnsureSuccessStatusCode();
+                    await using var body = await response.Content.ReadAsStreamAsync(token);
+                    long received = 0;
+                    for (int n; (n = await body.ReadAsync(buffer, token)) > 0;) received += n;
+                    Interlocked.Add(ref total, received);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
             });
             return total;
         }
