@@ -284,7 +284,7 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
         catch (TimeoutException e)
         {
             Observe(task);
-            throw new CoordinatorException(string.Create(CultureInfo.InvariantCulture, $"Redis {_address} did not answer within {Milliseconds(_operationTimeout)} ms."), e);
+            throw new CoordinatorException(string.Create(CultureInfo.InvariantCulture, $"Redis {_address} did not answer within {Milliseconds(_operationTimeout)} ms ({Backlog()})."), e);
         }
         catch (RedisException e)
         {
@@ -299,6 +299,17 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
 
     private Task<bool> RunAsync(Func<Task> operation, CancellationToken cancellationToken) =>
         RunAsync(async () => { await operation().ConfigureAwait(false); return true; }, cancellationToken);
+
+    /// <summary>
+    /// Where commands stand, for a timeout's message: commands still unsent point at this
+    /// process or the connection, commands sent and unanswered at the server.
+    /// </summary>
+    private string Backlog()
+    {
+        var counters = _connection.GetCounters().Interactive;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{(_connection.IsConnected ? "connected" : "not connected")}; commands not yet sent {counters.PendingUnsentItems}, sent and unanswered {counters.SentItemsAwaitingResponse}, answered and not yet completed {counters.ResponsesAwaitingAsyncCompletion}");
+    }
 
     private CoordinatorException Failed(RedisException e) => new($"Redis {_address} failed: {e.Message}", e);
 
@@ -352,11 +363,6 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
             return 0
             """;
 
-        /// <summary>
-        /// One SCAN page of keys matching ARGV[2] from cursor ARGV[1], deleted; returns the next
-        /// cursor. Paged so that no single script blocks the server for long; DEL in slices
-        /// because Lua's unpack has a small stack.
-        /// </summary>
         /// <summary>Removes members ARGV[3..] from the sets of one page of the keys matching ARGV[2]; returns the next cursor.</summary>
         public const string RemoveMembersPage = """
             local page = redis.call('scan', ARGV[1], 'match', ARGV[2], 'count', 1000)
@@ -365,6 +371,12 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
             end
             return page[1]
             """;
+
+        /// <summary>
+        /// One SCAN page of keys matching ARGV[2] from cursor ARGV[1], deleted; returns the next
+        /// cursor. Paged so that no single script blocks the server for long; DEL in slices
+        /// because Lua's unpack has a small stack.
+        /// </summary>
 
         public const string DeletePage = """
             local page = redis.call('scan', ARGV[1], 'match', ARGV[2], 'count', 1000)
