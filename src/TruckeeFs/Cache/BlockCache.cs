@@ -137,7 +137,9 @@ public sealed class BlockCache
         {
             // Nothing to download, but the disk read can start now instead of at the first read
             // of the block: a cold sequential read otherwise waits for the disk block by block.
-            _ = Posix.ReadAhead(local);
+            // From a pool thread: submitting a 4 MiB block's reads takes about a millisecond,
+            // which the read that triggered readahead would otherwise wait for.
+            ThreadPool.UnsafeQueueUserWorkItem(static path => Posix.ReadAhead(path), local, preferLocal: false);
             return true;
         }
         var path = CachePath(cap);
