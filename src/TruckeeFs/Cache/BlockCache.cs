@@ -127,30 +127,34 @@ public sealed class BlockCache
     }
 
     /// <summary>
-    /// Starts downloading a block ahead of need, unless it is cached, already coming, or
-    /// <c>readAhead</c> downloads are under way. Returns false only in the last case. A block of
-    /// a local store is read into the page cache instead.
+    /// Starts downloading a block ahead of need, unless it is already coming or <c>readAhead</c>
+    /// downloads are under way (then returns false). A block already on local disk (a local
+    /// store's object, or cached) is read into the page cache instead, whatever the downloads.
     /// </summary>
     public bool Prefetch(string cap, long length)
     {
-        if (_store.LocalPath(cap) is { } local)
+        var path = _store.LocalPath(cap);
+        if (path is null)
         {
-            // Nothing to download, but the disk read can start now instead of at the first read
-            // of the block: a cold sequential read otherwise waits for the disk block by block.
-            // From a pool thread: submitting a 4 MiB block's reads takes about a millisecond,
-            // which the read that triggered readahead would otherwise wait for.
-            ThreadPool.UnsafeQueueUserWorkItem(static path => Posix.ReadAhead(path), local, preferLocal: false);
-            return true;
+            path = CachePath(cap);
+            lock (_lock)
+            {
+                if (_downloads.ContainsKey(cap)) return true;
+                if (!File.Exists(path))
+                {
+                    if (_downloads.Count >= _readAhead) return false;
+                    Start(cap, length, path, firstNeeded: 0);
+                    return true;
+                }
+            }
         }
-        var path = CachePath(cap);
-        lock (_lock)
-        {
-            if (_downloads.ContainsKey(cap)) return true;
-            if (_downloads.Count >= _readAhead) return false;
-            if (File.Exists(path)) return true;
-            Start(cap, length, path, firstNeeded: 0);
-            return true;
-        }
+        // Nothing to download, but the disk read can start now instead of at the first read of
+        // the block: a cold sequential read otherwise waits for the disk block by block. From a
+        // pool thread: submitting a 4 MiB block's reads takes about a millisecond, which the read
+        // that triggered readahead would otherwise wait for. A cached block pruned meanwhile is
+        // simply not read.
+        ThreadPool.UnsafeQueueUserWorkItem(static file => Posix.ReadAhead(file), path, preferLocal: false);
+        return true;
     }
 
     /// <summary>Keeps the pruner away from a block until as many <see cref="Unpin"/> calls.</summary>
