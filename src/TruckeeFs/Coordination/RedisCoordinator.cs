@@ -377,7 +377,6 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
         /// cursor. Paged so that no single script blocks the server for long; DEL in slices
         /// because Lua's unpack has a small stack.
         /// </summary>
-
         public const string DeletePage = """
             local page = redis.call('scan', ARGV[1], 'match', ARGV[2], 'count', 1000)
             local keys = page[2]
