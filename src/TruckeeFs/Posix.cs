@@ -21,6 +21,34 @@ internal static partial class Posix
         return flock((int)file.DangerousGetHandle(), LockExclusive | LockNonBlocking) == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 
+    /// <summary>
+    /// copy_file_range(2) of bytes [0, <paramref name="length"/>) of one file to the same offsets
+    /// of another. The kernel copies page to page, without a pass through this process, and a
+    /// filesystem that shares extents (XFS, btrfs) clones them instead of copying. Returns 0 (also
+    /// when the source ends first), or the errno of a call that moved nothing (EXDEV between
+    /// filesystems, EINVAL or EOPNOTSUPP where the kernel cannot), <paramref name="copied"/>
+    /// holding the bytes already done.
+    /// </summary>
+    public static int CopyFileRange(Microsoft.Win32.SafeHandles.SafeFileHandle source, Microsoft.Win32.SafeHandles.SafeFileHandle target, long length, out long copied)
+    {
+        const int Interrupted = 4;
+        copied = 0;
+        while (copied < length)
+        {
+            long sourceOffset = copied, targetOffset = copied;
+            var n = copy_file_range(source, ref sourceOffset, target, ref targetOffset, (nuint)(length - copied), 0);
+            if (n < 0)
+            {
+                var error = Marshal.GetLastPInvokeError();
+                if (error == Interrupted) continue;
+                return error;
+            }
+            if (n == 0) break;
+            copied += n;
+        }
+        return 0;
+    }
+
     /// <summary>Capacity of the filesystem holding <paramref name="path"/>.</summary>
     public static (long FragmentSize, long Blocks, long BlocksFree, long BlocksAvailable) StatVfs(string path)
     {
@@ -95,6 +123,10 @@ internal static partial class Posix
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int flock(int fd, int operation);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint copy_file_range(
+        Microsoft.Win32.SafeHandles.SafeFileHandle fdIn, ref long offIn, Microsoft.Win32.SafeHandles.SafeFileHandle fdOut, ref long offOut, nuint length, uint flags);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int statvfs(string path, out StatVfsBuffer buffer);

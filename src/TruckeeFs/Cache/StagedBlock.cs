@@ -99,15 +99,25 @@ internal sealed class StagedBlock
         Length = length;
     }
 
+    /// <summary>
+    /// Fills the block with the first <paramref name="length"/> bytes of <paramref name="source"/>
+    /// (the version a partial write changes). In the kernel where it can: the bytes do not pass
+    /// through this process, and a filesystem that shares extents (XFS, btrfs) clones them, so
+    /// that an fsync after a small write stores the changed pages, not the whole block again.
+    /// </summary>
     public void CopyFrom(SafeFileHandle source, long length)
     {
-        var buffer = new byte[Math.Min(length, CopyChunk)];
-        for (long done = 0; done < length;)
+        if (Posix.CopyFileRange(source, WritableHandle, length, out var copied) != 0)
         {
-            var n = RandomAccess.Read(source, buffer.AsSpan(0, (int)Math.Min(buffer.Length, length - done)), done);
-            if (n == 0) break;
-            RandomAccess.Write(WritableHandle, buffer.AsSpan(0, n), done);
-            done += n;
+            // Another filesystem, or one the kernel cannot copy within: through a buffer.
+            var buffer = new byte[Math.Min(length - copied, CopyChunk)];
+            for (var done = copied; done < length;)
+            {
+                var n = RandomAccess.Read(source, buffer.AsSpan(0, (int)Math.Min(buffer.Length, length - done)), done);
+                if (n == 0) break;
+                RandomAccess.Write(WritableHandle, buffer.AsSpan(0, n), done);
+                done += n;
+            }
         }
         Length = length;
     }
