@@ -25,7 +25,7 @@ internal static partial class Posix
     /// copy_file_range(2) of bytes [0, <paramref name="length"/>) of one file to the same offsets
     /// of another. The kernel copies page to page, without a pass through this process, and a
     /// filesystem that shares extents (XFS, btrfs) clones them instead of copying. Returns 0 (also
-    /// when the source ends first), or the errno of a call that moved nothing (EXDEV between
+    /// when the source ends first), or the errno of the call that failed (EXDEV between
     /// filesystems, EINVAL or EOPNOTSUPP where the kernel cannot), <paramref name="copied"/>
     /// holding the bytes already done.
     /// </summary>
