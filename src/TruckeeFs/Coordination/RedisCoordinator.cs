@@ -79,6 +79,24 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
         };
         configuration.EndPoints.Add(IPAddress.TryParse(host, out var ip) ? new IPEndPoint(ip, port) : new DnsEndPoint(host, port));
 
+        // StackExchange.Redis 1.x can come out of a connect with a connection that says it is
+        // connected but never writes what is queued on it: every command then waits "not yet
+        // sent" until its timeout (seen about once in a few hundred mounts starting under load).
+        // A first PING tells; a client found that way is replaced by a new one.
+        for (var attempt = 1; ; attempt++)
+        {
+            var connection = await ConnectOnceAsync(configuration, options, address, cancellationToken).ConfigureAwait(false);
+            var coordinator = new RedisCoordinator(connection, options, address);
+            if (await coordinator.WritesAsync(cancellationToken).ConfigureAwait(false) || attempt == MaxConnectAttempts) return coordinator;
+            connection.Close(allowCommandsToComplete: false);
+            connection.Dispose();
+        }
+    }
+
+    private const int MaxConnectAttempts = 3;
+
+    private static async Task<ConnectionMultiplexer> ConnectOnceAsync(ConfigurationOptions configuration, RedisOptions options, string address, CancellationToken cancellationToken)
+    {
         var connecting = ConnectionMultiplexer.ConnectAsync(configuration);
         ConnectionMultiplexer connection;
         try
@@ -101,7 +119,24 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
             throw new CoordinatorException(string.Create(CultureInfo.InvariantCulture,
                 $"Redis {address} is unreachable: could not connect (waited up to {Milliseconds(options.ConnectTimeout)} ms)."));
         }
-        return new RedisCoordinator(connection, options, address);
+        return connection;
+    }
+
+    /// <summary>
+    /// False if a first PING is still unsent after a second while nothing waits for the server:
+    /// the connection does not write. Otherwise true, whether or not the server answered in
+    /// time; a slow or failing server shows in the operations that follow, named as usual.
+    /// </summary>
+    private async Task<bool> WritesAsync(CancellationToken cancellationToken)
+    {
+        var ping = _database.PingAsync();
+        Observe(ping);
+        var patience = TimeSpan.FromSeconds(1) < _operationTimeout ? TimeSpan.FromSeconds(1) : _operationTimeout;
+        if (await Task.WhenAny(ping, Task.Delay(patience, cancellationToken)).ConfigureAwait(false) == ping) return true;
+        cancellationToken.ThrowIfCancellationRequested();
+        var counters = _connection.GetCounters().Interactive;
+        var stuck = counters.PendingUnsentItems > 0 && counters.SentItemsAwaitingResponse == 0;
+        return !stuck;
     }
 
     public ValueTask<ISemaphoreLease?> TryAcquireAsync(string name, TimeSpan ttl, CancellationToken cancellationToken = default)
