@@ -415,8 +415,9 @@ internal sealed class FileContent : IDisposable
 
     /// <summary>
     /// Commits the newest sealed version, if any: stores its staged blocks not stored yet, then
-    /// records it in metadata as the file's complete new version. Returns the status (0, or ENOENT if the inode is gone, when the version is
-    /// dropped) and, when a commit landed, the inode's row as it left it. A content store failure throws
+    /// records it in metadata as the file's complete new version. Returns the status (0, or
+    /// ENOENT if the inode is gone, when the version is dropped) and, when a commit landed, the
+    /// inode's row as it left it. A content store failure throws
     /// (<see cref="Content.ContentStoreException"/> or <see cref="IOException"/>) and keeps the
     /// version staged and sealed for a retry; nothing of it becomes visible before every block
     /// is stored.

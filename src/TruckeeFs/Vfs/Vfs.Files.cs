@@ -404,7 +404,7 @@ public sealed partial class Vfs
 
     /// <summary>The upload queue, wired to this mount's live inodes and counters.</summary>
     private UploadQueue NewUploadQueue() => new(
-        content => CommitSealedAsync(content),
+        CommitSealedAsync,
         content =>
         {
             // The queue holds the content like an open handle until it has nothing left to commit.
