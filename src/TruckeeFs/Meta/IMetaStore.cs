@@ -38,8 +38,10 @@ public interface IMetaStore : ISessionStore, IDisposable
     /// <paramref name="directory"/> is the parent's row as the transaction left it, and
     /// <paramref name="directoryCtime"/> its ctime as the transaction found it (every change of a
     /// directory's names sets its ctime: equal to a ctime seen earlier, nothing else changed them since).
+    /// <paramref name="knownDirectory"/>, the parent's row as the caller last knew it, spares the
+    /// store reading it first while the parent's ctime is still the one known.
     /// </summary>
-    int Create(long parent, byte[] name, NewNode node, long now, out Inode created, out Inode directory, out long directoryCtime, long openedBy = 0);
+    int Create(long parent, byte[] name, NewNode node, long now, out Inode created, out Inode directory, out long directoryCtime, long openedBy = 0, Inode? knownDirectory = null);
 
     /// <summary>As the other overload, without the parent's row.</summary>
     int Create(long parent, byte[] name, NewNode node, long now, out Inode created, long openedBy = 0);

@@ -82,6 +82,7 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
     public override string CapType => "VARCHAR(512) CHARACTER SET ascii COLLATE ascii_bin";
     public override string TableOptions => "ENGINE=InnoDB";
     public override string LastInsertId => "LAST_INSERT_ID()";
+    public override string ChangedRows => "ROW_COUNT()";
     public override string ForUpdate => " FOR UPDATE";
     public override string Description => $"mysql {_options.Host}:{_options.Port}/{_options.Database}";
 
@@ -171,6 +172,8 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
 
     public override bool IsTransientConflict(Exception exception) =>
         exception is MySqlException { Number: Deadlock or LockWaitTimeout or DuplicateKey };
+
+    public override bool IsDuplicateKey(Exception exception) => exception is MySqlException { Number: DuplicateKey };
 
     /// <summary>
     /// MySql.Data reports a lost link as error 1042 when connecting, or as a MySqlException

@@ -26,6 +26,9 @@ public abstract class SqlDialect
     /// <summary>Expression giving the id of the row the last INSERT created on this connection.</summary>
     public abstract string LastInsertId { get; }
 
+    /// <summary>Expression giving the number of rows the previous INSERT, UPDATE or DELETE on this connection changed.</summary>
+    public abstract string ChangedRows { get; }
+
     /// <summary>Appended to a SELECT inside a write transaction to lock the rows it reads.</summary>
     public abstract string ForUpdate { get; }
 
@@ -53,6 +56,9 @@ public abstract class SqlDialect
 
     /// <summary>Whether <paramref name="exception"/> is a transient conflict (deadlock, busy) worth retrying the whole transaction for.</summary>
     public abstract bool IsTransientConflict(Exception exception);
+
+    /// <summary>Whether <paramref name="exception"/> is an INSERT refused because a row with the same unique key exists.</summary>
+    public abstract bool IsDuplicateKey(Exception exception);
 
     /// <summary>
     /// Whether <paramref name="exception"/> means the connection to the server failed (refused,

@@ -76,6 +76,7 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
     public override string CapType => "TEXT";
     public override string TableOptions => "";
     public override string LastInsertId => "last_insert_rowid()";
+    public override string ChangedRows => "changes()";
     public override string ForUpdate => "";
     public override string Description => $"sqlite {_path}";
 
@@ -147,6 +148,9 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
 
     /// <summary>One connection holds the database exclusively: there is nobody to conflict with.</summary>
     public override bool IsTransientConflict(Exception exception) => false;
+
+    /// <summary>SQLITE_CONSTRAINT_UNIQUE or SQLITE_CONSTRAINT_PRIMARYKEY.</summary>
+    public override bool IsDuplicateKey(Exception exception) => exception is SqliteException { SqliteExtendedErrorCode: 2067 or 1555 };
 
     /// <summary>The database is a local file on a connection held open: there is no link to lose.</summary>
     public override bool IsConnectionFailure(Exception exception) => false;

@@ -135,7 +135,7 @@ public sealed partial class Vfs
         var key = name.ToArray();
         using var ticket = _cache.WatchRow(parent);
         var known = _cache.KnownNames(parent);
-        status = _meta.Create(parent, key, node, Now(), out var created, out var parentRow, out var ctimeFound, openedBy);
+        status = _meta.Create(parent, key, node, Now(), out var created, out var parentRow, out var ctimeFound, openedBy, _cache.GetInode(parent));
         if (status != 0) return status;
         entry = Remember(created);
         Publish(Invalidation.Entry(parent, name), Invalidation.Data(parent));

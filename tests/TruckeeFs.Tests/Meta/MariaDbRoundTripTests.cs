@@ -35,6 +35,14 @@ public sealed class MariaDbRoundTripTests : IDisposable
         var session = _store.OpenSession(new SessionInfo("host", 1, "/mnt", 1, ""));
 
         Assert.Equal(2, RoundTrips(() => _store.Create(Root, "f"u8.ToArray(), new NewNode(FileMode, 0, 0), 2, out _, session)));
+        // Trusting the directory's row as the mount knows it: the writes, then the commit.
+        var root = _store.GetInode(Root)!;
+        Assert.Equal(2, RoundTrips(() => _store.Create(Root, "known"u8.ToArray(), new NewNode(FileMode, 0, 0), 3, out _, out _, out _, session, root)));
+        // A stale row costs a rollback and the create that reads first.
+        Assert.Equal(4, RoundTrips(() => _store.Create(Root, "stale"u8.ToArray(), new NewNode(FileMode, 0, 0), 3, out _, out _, out _, session, root)));
+        // So does a name taken after all, found by its unique key.
+        root = _store.GetInode(Root)!;
+        Assert.Equal(4, RoundTrips(() => Assert.Equal(Errno.EEXIST, _store.Create(Root, "f"u8.ToArray(), new NewNode(FileMode, 0, 0), 4, out _, out _, out _, session, root))));
         var file = _store.Lookup(Root, "f"u8.ToArray())!;
         Assert.Equal(2, RoundTrips(() => _store.CommitContent(file.Id, new ContentCommit([new BlockRef(0, "cap-1", 10)], 10, 3, 3), out _, out _)));
         Assert.Equal(2, RoundTrips(() => _store.CommitContent(file.Id, new ContentCommit([new BlockRef(0, "cap-2", 10)], 10, 4, 4), out _, out _)));
