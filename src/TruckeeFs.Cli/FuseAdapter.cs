@@ -314,18 +314,32 @@ internal sealed partial class FuseAdapter(VfsEngine vfs, ILogger log) : FuseOper
         request.ReplyBuffer(buffer.Written);
     }
 
+    // A close releases the closer's locks even when the commit it started failed: the
+    // application has closed the file either way, and a lock left behind would keep every other
+    // process (on every mount) waiting for a holder that no longer exists.
     private async ValueTask<int> FlushAsync(long inode, ulong handle, ulong lockOwner)
     {
-        var status = await vfs.FlushAsync(handle).ConfigureAwait(false);
-        vfs.ReleasePosixLocks(inode, lockOwner);
-        return status;
+        try
+        {
+            return await vfs.FlushAsync(handle).ConfigureAwait(false);
+        }
+        finally
+        {
+            vfs.ReleasePosixLocks(inode, lockOwner);
+        }
     }
 
     private async ValueTask<int> ReleaseAsync(long inode, ulong handle, ulong? flockOwner)
     {
-        await vfs.ReleaseAsync(handle).ConfigureAwait(false);
-        vfs.ReleaseHandleLocks(inode, handle);
-        if (flockOwner is { } owner) vfs.ReleaseFlocks(inode, owner);
+        try
+        {
+            await vfs.ReleaseAsync(handle).ConfigureAwait(false);
+        }
+        finally
+        {
+            vfs.ReleaseHandleLocks(inode, handle);
+            if (flockOwner is { } owner) vfs.ReleaseFlocks(inode, owner);
+        }
         return 0;
     }
 
