@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(1021, LogLevel.Warning, "deleting objects no file references any more failed; truckeefs gc finds them")]
     public static partial void CollectFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(1022, LogLevel.Warning, "inode {Inode}: releasing a closed file's locks failed; retrying at every heartbeat until the metadata database answers")]
+    public static partial void LockReleaseDeferred(ILogger logger, long inode, Exception exception);
+
     [LoggerMessage(1003, LogLevel.Information, "inode {Inode}: an earlier mount closed a version of {Size} bytes and did not commit it; committing it now")]
     public static partial void RecoveredStaged(ILogger logger, long inode, long size);
 

@@ -28,6 +28,13 @@ public sealed partial class Vfs
     // that never locked (nearly every close) costs no metadata write.
     private readonly ConcurrentDictionary<(long Inode, long Owner), byte> _posixOwners = new();
 
+    // Releases of locks the metadata database could not take (it was unreachable), as
+    // (inode, owner, flock): retried at every heartbeat until it can, and first thing when the
+    // same owner asks for a lock on the same file again, so that a release retried late never
+    // removes a lock taken after it. Without the retry a lock would outlive its holder's close
+    // for as long as this mount lives, keeping every other process out of the file.
+    private readonly ConcurrentDictionary<(long Inode, long Owner, bool Flock), byte> _pendingReleases = new();
+
     // The owners that took POSIX locks through each handle. The kernel tells of a process's
     // close (flush names the process), but never of the last close of an open file description
     // whose own locks (F_OFD_SETLK: the owner is the description) must then go; release does,
@@ -62,6 +69,7 @@ public sealed partial class Vfs
             var sealedStatus = await CloseVersionAsync(file.Content, durable: false).ConfigureAwait(false);
             if (sealedStatus != 0) return sealedStatus;
         }
+        if (!RetryPendingReleases(inode, (long)owner)) return Errno.EIO;
         var request = new FileLockRequest(inode, SessionId, (long)owner, pid, flock, type, first, last);
         LockWait? waiting = null;
         try
@@ -155,14 +163,53 @@ public sealed partial class Vfs
     /// <summary>A close by <paramref name="owner"/>: POSIX says every fcntl lock it holds on the file goes.</summary>
     public void ReleasePosixLocks(long inode, ulong owner)
     {
-        if (_posixOwners.TryRemove((inode, (long)owner), out _) && _meta.ReleaseLocks(inode, SessionId, (long)owner, flock: false) > 0)
-            LocksReleased(inode, (long)owner);
+        if (_posixOwners.TryRemove((inode, (long)owner), out _)) ReleaseLocks(inode, (long)owner, flock: false);
     }
 
     /// <summary>The last close of an open file description that took flock locks (<paramref name="owner"/> names it).</summary>
-    public void ReleaseFlocks(long inode, ulong owner)
+    public void ReleaseFlocks(long inode, ulong owner) => ReleaseLocks(inode, (long)owner, flock: true);
+
+    /// <summary>
+    /// Releases an owner's locks of one kind on a file, now or, if the metadata database cannot
+    /// be reached, as soon as it can (<see cref="_pendingReleases"/>): the close that releases
+    /// them has happened either way.
+    /// </summary>
+    private void ReleaseLocks(long inode, long owner, bool flock)
     {
-        if (_meta.ReleaseLocks(inode, SessionId, (long)owner, flock: true) > 0) PublishLockReleased(inode);
+        try
+        {
+            if (_meta.ReleaseLocks(inode, SessionId, owner, flock) == 0) return;
+        }
+        catch (MetaStoreException e)
+        {
+            _pendingReleases[(inode, owner, flock)] = 0;
+            Log.LockReleaseDeferred(_log, inode, e);
+            return;
+        }
+        if (flock) PublishLockReleased(inode);
+        else LocksReleased(inode, owner);
+    }
+
+    /// <summary>
+    /// Retries the releases still pending, those of <paramref name="owner"/> on
+    /// <paramref name="inode"/> only when both are given; false if one of them failed again.
+    /// One retry at a time: a lock request that finds none pending must not overtake a release
+    /// the heartbeat is retrying.
+    /// </summary>
+    private bool RetryPendingReleases(long? inode = null, long? owner = null)
+    {
+        lock (_pendingReleases)
+        {
+            if (_pendingReleases.IsEmpty) return true;
+            foreach (var pending in _pendingReleases.Keys)
+            {
+                if (inode is not null && (pending.Inode, pending.Owner) != (inode, owner)) continue;
+                _pendingReleases.TryRemove(pending, out _);
+                ReleaseLocks(pending.Inode, pending.Owner, pending.Flock);
+                if (_pendingReleases.ContainsKey(pending)) return false;
+            }
+            return true;
+        }
     }
 
     /// <summary>
@@ -176,7 +223,7 @@ public sealed partial class Vfs
         {
             if (_handleLockOwners.Values.Any(other => other.ContainsKey(owner))) continue;
             _posixOwners.TryRemove((inode, owner), out _);
-            if (_meta.ReleaseLocks(inode, SessionId, owner, flock: false) > 0) LocksReleased(inode, owner);
+            ReleaseLocks(inode, owner, flock: false);
         }
     }
 
@@ -223,6 +270,7 @@ public sealed partial class Vfs
     {
         _posixOwners.Clear();
         _handleLockOwners.Clear();
+        _pendingReleases.Clear();
     }
 
     /// <summary>A blocked byte-range request of <see cref="Owner"/> on <see cref="Inode"/>, and the owner on this mount it waits for (null: none known).</summary>

@@ -81,6 +81,7 @@ public sealed partial class Vfs
             try
             {
                 var registeredAgain = !Beat();
+                RetryPendingReleases();
                 await ForgetClosedFilesAsync().ConfigureAwait(false);
                 await CleanDeadSessionsAsync().ConfigureAwait(false);
                 await RestoreCoordinatorStateAsync(registeredAgain).ConfigureAwait(false);

@@ -37,7 +37,8 @@ internal sealed class MountCluster : IAsyncDisposable
     /// <param name="redis">Whether the mounts share Redis; without it they share only the database and the gateway, and cannot tell each other of changes.</param>
     /// <param name="extra">More flags for every mount.</param>
     public static async Task<MountCluster> StartAsync(
-        int count = 2, string sessionTimeout = "60", ProductionFilesystem? filesystem = null, string netTimeout = "10", bool redis = true, params string[] extra)
+        int count = 2, string sessionTimeout = "60", ProductionFilesystem? filesystem = null, string netTimeout = "10", bool redis = true,
+        string sessionHeartbeat = "0.2", params string[] extra)
     {
         filesystem ??= await ProductionFilesystem.CreateAsync();
         var mounts = new List<TruckeeFsMount>();
@@ -49,7 +50,7 @@ internal sealed class MountCluster : IAsyncDisposable
                 mounts.Add(await TruckeeFsMount.StartAsync(filesystem.Options(netTimeout: netTimeout, redis: redis, extra:
                 [
                     "--attr-timeout", LongTimeout, "--entry-timeout", LongTimeout,
-                    "--session-heartbeat", "0.2", "--session-timeout", sessionTimeout, .. extra,
+                    "--session-heartbeat", sessionHeartbeat, "--session-timeout", sessionTimeout, .. extra,
                 ])));
             }
             return new MountCluster(filesystem, mounts);

@@ -205,6 +205,90 @@ public sealed class ServerRestartTests(RestartableServers servers, ITestOutputHe
         Assert.Equal(0, await b.UnmountAsync());
     }
 
+    [Fact]
+    public async Task Locks_whose_release_met_MariaDB_stopped_are_released_once_it_is_back()
+    {
+        var fs = await ProductionFilesystem.CreateAsync(mariaDb: servers.MariaDb, redis: servers.Redis);
+        await using var cluster = await MountCluster.StartAsync(filesystem: fs, netTimeout: NetTimeout);
+        var (a, b) = (cluster.A, cluster.B);
+        WriteFile(On(a, "flocked"), "f");
+        WriteFile(On(a, "ranged"), "r");
+        Assert.Equal(0, Sys.Open(On(a, "flocked"), Sys.O_RDWR, 0, out var flocked));
+        Assert.Equal(0, Sys.Open(On(a, "ranged"), Sys.O_RDWR, 0, out var ranged));
+        Assert.Equal(0, Sys.Flock(flocked, Sys.LOCK_EX));
+        var whole = FileLock.Range(Sys.F_WRLCK, 0, 0);
+        Assert.Equal(0, Sys.FcntlLock(ranged, Sys.F_SETLK, ref whole));
+        Assert.Equal(0, Sys.Open(On(b, "flocked"), Sys.O_RDWR, 0, out var flockedOnB));
+        Assert.Equal(0, Sys.Open(On(b, "ranged"), Sys.O_RDWR, 0, out var rangedOnB));
+
+        servers.MariaDb.Stop();
+        try
+        {
+            // Closing ends the locks, whatever the database says; the kernel sends the flock's
+            // release after close returns.
+            Timed("close of a flock holder", () => Sys.Close(flocked));
+            Timed("close of a byte-range lock holder", () => Sys.Close(ranged));
+            Eventually(() => a.Output.Split("releasing a closed file's locks failed").Length == 3,
+                "A tried both releases and deferred them", seconds: 2 * Bound.TotalSeconds);
+        }
+        finally
+        {
+            servers.MariaDb.Start();
+        }
+        var restarted = Stopwatch.StartNew();
+        Eventually(() => Sys.Flock(flockedOnB, Sys.LOCK_EX | Sys.LOCK_NB) == 0, "B takes the flock A's close released", seconds: 30);
+        Eventually(() =>
+        {
+            var wanted = FileLock.Range(Sys.F_WRLCK, 0, 0);
+            return Sys.FcntlLock(rangedOnB, Sys.F_SETLK, ref wanted) == 0;
+        }, "B takes the byte-range lock A's close released", seconds: 30);
+        output.WriteLine($"B took both locks {restarted.Elapsed.TotalMilliseconds:0} ms after the restart");
+        Sys.Close(flockedOnB);
+        Sys.Close(rangedOnB);
+    }
+
+    [Fact]
+    public async Task A_release_retried_late_never_removes_a_lock_its_owner_took_again()
+    {
+        var fs = await ProductionFilesystem.CreateAsync(mariaDb: servers.MariaDb, redis: servers.Redis);
+        // Heartbeats (which retry deferred releases) far enough apart that the lock is taken
+        // again before the first one after the restart.
+        await using var cluster = await MountCluster.StartAsync(filesystem: fs, netTimeout: NetTimeout, sessionHeartbeat: "5");
+        var (a, b) = (cluster.A, cluster.B);
+        WriteFile(On(a, "relocked"), "r");
+        Assert.Equal(0, Sys.Open(On(a, "relocked"), Sys.O_RDWR, 0, out var first));
+        var whole = FileLock.Range(Sys.F_WRLCK, 0, 0);
+        Assert.Equal(0, Sys.FcntlLock(first, Sys.F_SETLK, ref whole));
+        Assert.Equal(0, Sys.Open(On(b, "relocked"), Sys.O_RDWR, 0, out var onB));
+
+        servers.MariaDb.Stop();
+        try
+        {
+            Timed("close of a byte-range lock holder", () => Sys.Close(first));
+            Eventually(() => a.Output.Contains("releasing a closed file's locks failed", StringComparison.Ordinal), "A deferred the release");
+        }
+        finally
+        {
+            servers.MariaDb.Start();
+        }
+        // The same process (the same POSIX lock owner) locks the file again.
+        Assert.Equal(0, Sys.Open(On(a, "relocked"), Sys.O_RDWR, 0, out var again));
+        var relock = FileLock.Range(Sys.F_WRLCK, 0, 0);
+        Assert.Equal(0, Sys.FcntlLock(again, Sys.F_SETLK, ref relock));
+
+        // Two heartbeats later the new lock still keeps B out.
+        Thread.Sleep(TimeSpan.FromSeconds(11));
+        var wanted = FileLock.Range(Sys.F_WRLCK, 0, 0);
+        Assert.Equal(Sys.EAGAIN, Sys.FcntlLock(onB, Sys.F_SETLK, ref wanted));
+        Assert.Equal(0, Sys.Close(again));
+        Eventually(() =>
+        {
+            var retried = FileLock.Range(Sys.F_WRLCK, 0, 0);
+            return Sys.FcntlLock(onB, Sys.F_SETLK, ref retried) == 0;
+        }, "B takes the lock once A closes", seconds: 10);
+        Sys.Close(onB);
+    }
+
     private static int Keys(ConnectionMultiplexer redis, string pattern) =>
         Reconnected(() => redis.GetServer(redis.GetEndPoints()[0]).Keys(pattern: pattern).Count());
 
