@@ -379,7 +379,7 @@ internal sealed class FileContent : IDisposable
             if (IsDirty)
             {
                 foreach (var block in _blocks.Values) block.Staged?.Freeze(durable);
-                var version = new SealedVersion(_inode, new Dictionary<long, Block>(_blocks), Size, Mtime, Ctime, _changedAttributes);
+                var version = new SealedVersion(_inode, new Dictionary<long, Block>(_blocks), Size, Mtime, Ctime, _changedAttributes) { IsFirst = Version == 0 };
                 if (!committingNow || _sealed?.Journaled == true || _committing?.Journaled == true)
                     version.WriteJournal(_services.JournalPath(_inode), durable);
                 var previous = _sealed;

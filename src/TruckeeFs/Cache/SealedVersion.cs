@@ -40,6 +40,9 @@ internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block>
 
     public AttributeChange Attributes => attributes;
 
+    /// <summary>Sealed on a file with no committed version (version 0): see <see cref="ContentCommit.IsFirst"/>.</summary>
+    public bool IsFirst { get; init; }
+
     /// <summary>Its journal entry has been written.</summary>
     public bool Journaled { get; private set; }
 
@@ -53,7 +56,7 @@ internal sealed class SealedVersion(long inode, IReadOnlyDictionary<long, Block>
         [.. blocks.OrderBy(b => b.Key).Select(b => b.Value.Staged is { } staged
             ? new BlockRef(b.Key, staged.Cap ?? throw new InvalidOperationException($"block {b.Key} of inode {inode} is not uploaded"), staged.Length)
             : new BlockRef(b.Key, b.Value.Cap, b.Value.Length))],
-        size, mtime, ctime) { Attributes = attributes };
+        size, mtime, ctime) { Attributes = attributes, IsFirst = IsFirst };
 
     /// <summary>
     /// Writes the journal entry atomically (a temporary file renamed over the old entry), so a

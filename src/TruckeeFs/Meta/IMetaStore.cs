@@ -241,6 +241,12 @@ public readonly record struct BlockRef(long Index, string? Cap, long Length);
 public sealed record ContentCommit(IReadOnlyList<BlockRef> Blocks, long Size, long Mtime, long Ctime)
 {
     public AttributeChange Attributes { get; init; } = AttributeChange.None;
+
+    /// <summary>
+    /// Written on a file that had no committed version (version 0) as far as the mount knew: the
+    /// store may then skip reading the row and block map first, as long as the row says so too.
+    /// </summary>
+    public bool IsFirst { get; init; }
 }
 
 public readonly record struct FilesystemUsage(long Inodes, long Bytes);

@@ -9,6 +9,8 @@ public sealed partial class SqlMetaStore
 
     public int CommitContent(long inode, ContentCommit commit, out Inode updated, out IReadOnlyList<string> unreferenced)
     {
+        unreferenced = [];
+        if (commit.IsFirst && CommitFirstVersion(inode, commit, out updated) == 0) return 0;
         Inode? result = null;
         List<string> freed = [];
         var status = Write((c, t) =>
@@ -57,6 +59,63 @@ public sealed partial class SqlMetaStore
         });
         updated = result!;
         unreferenced = freed;
+        return status;
+    }
+
+    /// <summary>
+    /// The first version of a file, written without reading the row and block map first: at
+    /// version 0 a file has no block map and references nothing, so there is nothing to replace.
+    /// The row's update comes first, and only where the version is still 0; if it is not (another
+    /// mount committed first, or the file is gone) the batch is rolled back and the caller
+    /// commits the way that reads first. Spares MariaDB the two locking reads, a fifth of the
+    /// commit's CPU, for the commonest commit of all: a file created, written and closed.
+    /// </summary>
+    private int CommitFirstVersion(long inode, ContentCommit commit, out Inode updated)
+    {
+        var stored = commit.Blocks.Where(b => b.Cap is not null).ToList();
+        updated = null!;
+        // One batch: a version of more blocks than that is not worth the special case.
+        if (2 * stored.Count + 3 > SqlBatch.MaxStatements) return NotAsKnown;
+        Inode? result = null;
+        var status = Write((c, t) =>
+        {
+            var batch = new SqlBatch();
+            var id = batch.Bind(inode);
+            var update = $"UPDATE inodes SET size = {batch.Bind(commit.Size)}, mtime = {batch.Bind(commit.Mtime)}, ctime = {batch.Bind(commit.Ctime)}, " +
+                $"version = 1, allocated = {batch.Bind(stored.Sum(b => b.Length))}";
+            var attributes = commit.Attributes;
+            if (attributes.Mode is { } mode) update += $", mode = (mode & {FileModes.TypeMask}) | {batch.Bind(mode & FileModes.PermissionMask)}";
+            if (attributes.Uid is { } uid) update += $", uid = {batch.Bind(uid)}";
+            if (attributes.Gid is { } gid) update += $", gid = {batch.Bind(gid)}";
+            if (attributes.Atime is { } atime) update += $", atime = {batch.Bind(atime)}";
+            batch.Add($"{update} WHERE id = {id} AND version = 0");
+            batch.Add($"SELECT {_dialect.ChangedRows}");
+            foreach (var block in stored)
+            {
+                var (cap, length) = (batch.Bind(block.Cap), batch.Bind(block.Length));
+                batch.Add(_dialect.Upsert("contents", "cap, refs, length", $"{cap}, 1, {length}", "cap", "refs = refs + 1"));
+                batch.Add($"INSERT INTO blocks (inode, idx, cap, length) VALUES ({id}, {batch.Bind(block.Index)}, {cap}, {length})");
+            }
+            batch.Add($"SELECT {InodeColumns} FROM inodes WHERE id = {id}");
+            try
+            {
+                // A reader rather than Dapper's grid, which cancels a command that failed part
+                // way (MySql.Data does that from a connection of its own).
+                using var results = c.ExecuteReader(batch.Sql, batch.Parameters, t);
+                results.Read();
+                var changed = results.GetInt64(0);
+                results.NextResult();
+                var row = results.Read() ? InodeAt(results, 0) : null;
+                if (changed != 1 || row is null) return NotAsKnown;
+                result = row;
+            }
+            catch (Exception e) when (_dialect.IsDuplicateKey(e))
+            {
+                return NotAsKnown;
+            }
+            return 0;
+        });
+        updated = result!;
         return status;
     }
 

@@ -16,6 +16,12 @@ public sealed partial class SqlMetaStore : IMetaStore
     private const string JoinedInodeColumns = "i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.atime, i.mtime, i.ctime, i.rdev, i.target, i.version, i.allocated";
     private const int MaxAttempts = 8;
 
+    /// <summary>
+    /// What a write that trusted the mount's knowledge instead of reading first returns when the
+    /// database says otherwise: rolled back, to be done the way that reads first.
+    /// </summary>
+    private const int NotAsKnown = -1;
+
     private readonly SqlDialect _dialect;
     private readonly string _forUpdate;
     private long _committedWrites;

@@ -8,6 +8,7 @@ namespace TruckeeFs.Testing.Servers;
 /// that follow a reply of the server. A request sent in several segments, or several statements
 /// sent as one batch, count once; so does a connection's first message (a login, say).
 /// Clients connect to <see cref="Port"/> instead of the server's.
+/// <see cref="Requests"/> keeps what clients sent, as text, to tell which statements went.
 /// <see cref="CutAtReply"/> makes the link fail after the server has done a request and before its
 /// reply reaches the client, as a network failure at the worst moment would.
 /// Threading: every member is safe to call from any thread.
@@ -21,6 +22,7 @@ public sealed class RoundTripCounter : IDisposable
     private readonly Task _accepting;
     private int _roundTrips;
     private int _repliesBeforeCut;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _requests = new();
 
     public RoundTripCounter(string host, int serverPort)
     {
@@ -36,7 +38,17 @@ public sealed class RoundTripCounter : IDisposable
     /// <summary>Round trips since the relay started or since <see cref="Reset"/>, over all connections.</summary>
     public int RoundTrips => Volatile.Read(ref _roundTrips);
 
-    public void Reset() => Interlocked.Exchange(ref _roundTrips, 0);
+    /// <summary>
+    /// What clients sent since the relay started or since <see cref="Reset"/>, one string per
+    /// segment received, its bytes read as Latin-1 (a statement's text shows as it was sent).
+    /// </summary>
+    public IReadOnlyList<string> Requests => [.. _requests];
+
+    public void Reset()
+    {
+        Interlocked.Exchange(ref _roundTrips, 0);
+        _requests.Clear();
+    }
 
     /// <summary>
     /// The <paramref name="reply"/>th reply from now (1: the next one) the server sends, on any
@@ -91,12 +103,13 @@ public sealed class RoundTripCounter : IDisposable
             }
             // True while the last bytes relayed came from the server (or nothing was relayed yet).
             var serverSpokeLast = 1;
-            var requests = PumpAsync(client, server, () =>
+            var requests = PumpAsync(client, server, segment =>
             {
+                _requests.Enqueue(System.Text.Encoding.Latin1.GetString(segment));
                 if (Interlocked.Exchange(ref serverSpokeLast, 0) == 1) Interlocked.Increment(ref _roundTrips);
                 return true;
             });
-            var replies = PumpAsync(server, client, () =>
+            var replies = PumpAsync(server, client, _ =>
             {
                 // A reply's first bytes count it; its later segments pass.
                 if (Interlocked.Exchange(ref serverSpokeLast, 1) == 1) return true;
@@ -109,8 +122,8 @@ public sealed class RoundTripCounter : IDisposable
         }
     }
 
-    /// <summary>Relays until either side closes, or until <paramref name="passing"/>, told of each chunk before it goes on, returns false.</summary>
-    private async Task PumpAsync(Socket from, Socket to, Func<bool> passing)
+    /// <summary>Relays until either side closes, or until <paramref name="passing"/>, shown each chunk before it goes on, returns false.</summary>
+    private async Task PumpAsync(Socket from, Socket to, Func<byte[], bool> passing)
     {
         var buffer = new byte[64 << 10];
         try
@@ -118,7 +131,7 @@ public sealed class RoundTripCounter : IDisposable
             while (true)
             {
                 var n = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token).ConfigureAwait(false);
-                if (n == 0 || !passing()) return;
+                if (n == 0 || !passing(buffer[..n])) return;
                 await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, _stop.Token).ConfigureAwait(false);
             }
         }

@@ -3,8 +3,10 @@ using TruckeeFs.Meta;
 namespace TruckeeFs.Tests.Meta;
 
 /// <summary>
-/// Creates given the directory's row as the mount knew it: trusted while the directory's ctime
-/// is still the known one, and ignored (the store reads the directory itself) once it is not.
+/// Writes that trust what the mount knows instead of reading first: a create given the
+/// directory's row (trusted while the directory's ctime is still the known one), and the first
+/// version of a file (while its row is still at version 0). When the database says otherwise
+/// the store reads first, and the result is the same.
 /// </summary>
 public abstract partial class MetaStoreConformance
 {
@@ -82,4 +84,46 @@ public abstract partial class MetaStoreConformance
         Assert.Equal([created.Id], Store.RemoveOpens([created.Id], session));
         Assert.Contains(created.Id, Store.OrphanInodes());
     }
+
+    [Fact]
+    public void A_first_version_commits_exactly_as_a_commit_that_reads_first()
+    {
+        var trusted = NewFile("trusted");
+        var read = NewFile("read");
+        var change = new AttributeChange { Mode = 0x180, Uid = 7, Gid = 8, Atime = 42 };
+        ContentCommit Version() => new([new BlockRef(0, "CAP-A", 10), new BlockRef(1, null, 0), new BlockRef(2, "CAP-B", 4)], 9000, 50, 51) { Attributes = change };
+
+        Assert.Equal(0, Store.CommitContent(trusted, Version() with { IsFirst = true }, out var first, out var freed));
+        Assert.Empty(freed);
+        Assert.Equal(0, Store.CommitContent(read, Version(), out var other, out _));
+
+        Assert.Equal(1, first.Version);
+        Assert.Equal(FileModes.Regular | 0x180, first.Mode);
+        Assert.Equal(Attributes(other), Attributes(first));
+        Assert.Equal(Attributes(first), Attributes(Store.GetInode(trusted)!));
+        Assert.Equal(Store.GetBlocks(read), Store.GetBlocks(trusted));
+        // Both files reference each object: one going leaves it referenced.
+        Assert.Equal(0, Store.Unlink(Root, N("read"), Tick(), out _));
+        Assert.Equal(0, Store.DeleteInode(read, out var unreferenced));
+        Assert.Empty(unreferenced);
+        Assert.False(Store.IsUnreferenced("CAP-A"));
+    }
+
+    [Fact]
+    public void A_first_version_claimed_of_a_file_already_committed_replaces_its_version_as_any_commit()
+    {
+        var file = NewFile("f");
+        Assert.Equal(0, Store.CommitContent(file, new ContentCommit([new BlockRef(0, "CAP-OLD", 10)], 10, Tick(), Tick()), out _, out _));
+
+        Assert.Equal(0, Store.CommitContent(file, new ContentCommit([new BlockRef(0, "CAP-NEW", 3)], 3, Tick(), Tick()) { IsFirst = true }, out var updated, out var freed));
+
+        Assert.Equal(2, updated.Version);
+        Assert.Equal(["CAP-OLD"], freed);
+        Assert.Equal([new BlockRef(0, "CAP-NEW", 3)], Store.GetBlocks(file));
+        Assert.Equal(Errno.ENOENT, Store.CommitContent(999_999, new ContentCommit([], 0, Tick(), Tick()) { IsFirst = true }, out _, out _));
+    }
+
+    /// <summary>Everything of a row but its id.</summary>
+    private static object Attributes(Inode row) =>
+        (row.Mode, row.Uid, row.Gid, row.Nlink, row.Size, row.Atime, row.Mtime, row.Ctime, row.Rdev, row.Version, row.Allocated);
 }
