@@ -67,8 +67,8 @@ public sealed partial class SqlMetaStore
     /// version 0 a file has no block map and references nothing, so there is nothing to replace.
     /// The row's update comes first, and only where the version is still 0; if it is not (another
     /// mount committed first, or the file is gone) the batch is rolled back and the caller
-    /// commits the way that reads first. Spares MariaDB the two locking reads, a fifth of the
-    /// commit's CPU, for the commonest commit of all: a file created, written and closed.
+    /// commits the way that reads first. Spares MariaDB the two locking reads, about a fifth of
+    /// the commit's CPU, for the commonest commit of all: a file created, written and closed.
     /// </summary>
     private int CommitFirstVersion(long inode, ContentCommit commit, out Inode updated)
     {
