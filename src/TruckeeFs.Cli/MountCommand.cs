@@ -63,10 +63,10 @@ internal static partial class MountCommand
 
     private static int Serve(Configuration configuration, string mountpoint, ILoggerProvider loggers, ILogger log)
     {
-        // StackExchange.Redis 1.x completes its operations on thread-pool threads, and MySql.Data
-        // blocks the thread it runs on; with the pool's default minimum (one thread per core) a
-        // few blocked FUSE requests starve Redis replies past their timeouts, because the pool
-        // adds threads only about twice a second. Headroom from the start avoids that.
+        // Redis replies reach their callers through thread-pool threads, and MySql.Data blocks
+        // the thread it runs on; with the pool's default minimum (one thread per core) a few
+        // blocked FUSE requests starve Redis replies past their timeouts, because the pool adds
+        // threads only about twice a second. Headroom from the start avoids that.
         ThreadPool.GetMinThreads(out var workers, out var completionPorts);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(completionPorts, 64));
 

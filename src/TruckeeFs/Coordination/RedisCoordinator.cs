@@ -79,24 +79,6 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
         };
         configuration.EndPoints.Add(IPAddress.TryParse(host, out var ip) ? new IPEndPoint(ip, port) : new DnsEndPoint(host, port));
 
-        // StackExchange.Redis 1.x can come out of a connect with a connection that says it is
-        // connected but never writes what is queued on it: every command then waits "not yet
-        // sent" until its timeout (seen about once in a few hundred mounts starting under load).
-        // A first PING tells; a client found that way is replaced by a new one.
-        for (var attempt = 1; ; attempt++)
-        {
-            var connection = await ConnectOnceAsync(configuration, options, address, cancellationToken).ConfigureAwait(false);
-            var coordinator = new RedisCoordinator(connection, options, address);
-            if (await coordinator.WritesAsync(cancellationToken).ConfigureAwait(false) || attempt == MaxConnectAttempts) return coordinator;
-            connection.Close(allowCommandsToComplete: false);
-            connection.Dispose();
-        }
-    }
-
-    private const int MaxConnectAttempts = 3;
-
-    private static async Task<ConnectionMultiplexer> ConnectOnceAsync(ConfigurationOptions configuration, RedisOptions options, string address, CancellationToken cancellationToken)
-    {
         var connecting = ConnectionMultiplexer.ConnectAsync(configuration);
         ConnectionMultiplexer connection;
         try
@@ -119,24 +101,7 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
             throw new CoordinatorException(string.Create(CultureInfo.InvariantCulture,
                 $"Redis {address} is unreachable: could not connect (waited up to {Milliseconds(options.ConnectTimeout)} ms)."));
         }
-        return connection;
-    }
-
-    /// <summary>
-    /// False if a first PING is still unsent after a second while nothing waits for the server:
-    /// the connection does not write. Otherwise true, whether or not the server answered in
-    /// time; a slow or failing server shows in the operations that follow, named as usual.
-    /// </summary>
-    private async Task<bool> WritesAsync(CancellationToken cancellationToken)
-    {
-        var ping = _database.PingAsync();
-        Observe(ping);
-        var patience = TimeSpan.FromSeconds(1) < _operationTimeout ? TimeSpan.FromSeconds(1) : _operationTimeout;
-        if (await Task.WhenAny(ping, Task.Delay(patience, cancellationToken)).ConfigureAwait(false) == ping) return true;
-        cancellationToken.ThrowIfCancellationRequested();
-        var counters = _connection.GetCounters().Interactive;
-        var stuck = counters.PendingUnsentItems > 0 && counters.SentItemsAwaitingResponse == 0;
-        return !stuck;
+        return new RedisCoordinator(connection, options, address);
     }
 
     public ValueTask<ISemaphoreLease?> TryAcquireAsync(string name, TimeSpan ttl, CancellationToken cancellationToken = default)
@@ -227,9 +192,10 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(handler);
-        var subscription = new Subscription(this, Channel(channel), handler);
-        await RunAsync(() => _subscriber.SubscribeAsync(subscription.Channel, subscription.Deliver), cancellationToken).ConfigureAwait(false);
-        return subscription;
+        // The queue form of a subscription delivers in the order the server sent (a handler
+        // given to SubscribeAsync may be called for several messages at once, in any order).
+        var queue = await RunAsync(() => _subscriber.SubscribeAsync(Channel(channel)), cancellationToken).ConfigureAwait(false);
+        return new Subscription(this, queue, handler);
     }
 
     public async ValueTask ResetAsync(CancellationToken cancellationToken = default)
@@ -297,7 +263,7 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
     /// <summary>
     /// Runs one Redis operation within the operation timeout, turning every way Redis can fail
     /// (no connection, no answer, an error reply) into a <see cref="CoordinatorException"/>
-    /// naming the server. StackExchange.Redis 1.x has no timeout of its own for async calls.
+    /// naming the server.
     /// </summary>
     private async Task<T> RunAsync<T>(Func<Task<T>> operation, CancellationToken cancellationToken)
     {
@@ -312,8 +278,8 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
         }
         try
         {
-            // StackExchange.Redis 1.x completes tasks inline on its own socket thread; yielding
-            // keeps callers' continuations (which may block) from stalling every other reply.
+            // StackExchange.Redis may complete a task inline on the thread that reads its socket;
+            // yielding keeps callers' continuations (which may block) from stalling every other reply.
             return await task.WaitAsync(_operationTimeout, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
         }
         catch (TimeoutException e)
@@ -423,23 +389,30 @@ public sealed partial class RedisCoordinator : ICoordinator, ISemaphoreStore
     }
 
     /// <summary>One handler on one channel; delivery stops as soon as it is disposed, even if the server cannot be told.</summary>
-    private sealed class Subscription(RedisCoordinator owner, RedisChannel channel, Action<string> handler) : IAsyncDisposable
+    private sealed class Subscription : IAsyncDisposable
     {
-        private readonly OrderedDelivery _delivery = new(handler);
+        private readonly RedisCoordinator _owner;
+        private readonly ChannelMessageQueue _queue;
+        private readonly OrderedDelivery _delivery;
         private int _disposed;
 
-        public RedisChannel Channel => channel;
-
-        public void Deliver(RedisChannel _, RedisValue message) => _delivery.Post((string?)message ?? "");
+        public Subscription(RedisCoordinator owner, ChannelMessageQueue queue, Action<string> handler)
+        {
+            _owner = owner;
+            _queue = queue;
+            // Handed on at once: the handler may block, and the queue waits for each message's callback.
+            _delivery = new OrderedDelivery(handler);
+            queue.OnMessage(message => _delivery.Post((string?)message.Message ?? ""));
+        }
 
         public async ValueTask DisposeAsync()
         {
             if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
             _delivery.Stop();
-            if (Volatile.Read(ref owner._disposed) != 0) return;
+            if (Volatile.Read(ref _owner._disposed) != 0) return;
             try
             {
-                await owner.RunAsync(() => owner._subscriber.UnsubscribeAsync(channel, Deliver), CancellationToken.None).ConfigureAwait(false);
+                await _owner.RunAsync(() => _queue.UnsubscribeAsync(), CancellationToken.None).ConfigureAwait(false);
             }
             catch (CoordinatorException)
             {

@@ -26,8 +26,8 @@ public abstract class LoopbackServer : IDisposable
 
     /// <summary>
     /// Test code drives servers synchronously (starting them, polling them, MySql.Data's
-    /// blocking calls) and xunit runs tests on thread-pool threads, while StackExchange.Redis 1.x
-    /// and every async continuation need pool threads to make progress. The pool adds threads
+    /// blocking calls) and xunit runs tests on thread-pool threads, while Redis replies and
+    /// every async continuation need pool threads to make progress. The pool adds threads
     /// only about twice a second beyond its minimum (the core count), so a few blocked tests
     /// stalled Redis replies past their timeouts. Headroom for the whole test process fixes that.
     /// </summary>
