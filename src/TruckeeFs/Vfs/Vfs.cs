@@ -204,11 +204,20 @@ public sealed partial class Vfs : IAsyncDisposable
     private Inode Overlay(Inode row)
     {
         FileContent? content;
-        lock (_liveLock) content = _live.TryGetValue(row.Id, out var live) ? live.Content : null;
-        if (content is null) return row;
+        Inode? committedHere;
+        lock (_liveLock)
+        {
+            _live.TryGetValue(row.Id, out var live);
+            content = live?.Content;
+            committedHere = live?.LastCommitted;
+        }
         // A row read just before a commit of this mount landed is older than the row that
         // commit left (which may have changed mode and owner too): start from the newer one.
-        if (content.LastCommitted is { } committed && committed.Version > row.Version) row = committed.Clone();
+        // The content knows it first; the live inode keeps it once the content is gone (its
+        // commit done and nobody holding it), which may happen between the read and this.
+        if (content?.LastCommitted is { } committed && committed.Version > (committedHere?.Version ?? -1)) committedHere = committed;
+        if (committedHere is not null && committedHere.Version > row.Version) row = committedHere.Clone();
+        if (content is null) return row;
         if (!content.HasUncommitted && row.Version >= content.Version) return row;
         var copy = row.Clone();
         content.ChangedAttributes.ApplyTo(copy);
@@ -229,6 +238,10 @@ public sealed partial class Vfs : IAsyncDisposable
     /// </summary>
     private void ContentCommitted(Inode committed, MetadataCache.RowTicket ticket)
     {
+        lock (_liveLock)
+        {
+            if (_live.TryGetValue(committed.Id, out var live) && committed.Version > (live.LastCommitted?.Version ?? -1)) live.LastCommitted = committed.Clone();
+        }
         MirrorFile(committed.Id);
         Publish(Invalidation.Contents(committed.Id, committed.Version));
         _cache.PutChanged(committed, ticket);
@@ -309,5 +322,8 @@ public sealed partial class Vfs : IAsyncDisposable
 
         /// <summary>The content version this mount last opened the file at: the kernel's page cache holds it.</summary>
         public long ServedVersion = -1;
+
+        /// <summary>The row the newest commit of this mount left (see <see cref="Overlay"/>).</summary>
+        public Inode? LastCommitted;
     }
 }
