@@ -76,45 +76,25 @@ public sealed partial class SqlMetaStore
         updated = null!;
         // One batch: a version of more blocks than that is not worth the special case.
         if (2 * stored.Count + 3 > SqlBatch.MaxStatements) return NotAsKnown;
-        Inode? result = null;
-        var status = Write((c, t) =>
+        var batch = new SqlBatch();
+        var id = batch.Bind(inode);
+        var guard = $"UPDATE inodes SET size = {batch.Bind(commit.Size)}, mtime = {batch.Bind(commit.Mtime)}, ctime = {batch.Bind(commit.Ctime)}, " +
+            $"version = 1, allocated = {batch.Bind(stored.Sum(b => b.Length))}";
+        var attributes = commit.Attributes;
+        if (attributes.Mode is { } mode) guard += $", mode = (mode & {FileModes.TypeMask}) | {batch.Bind(mode & FileModes.PermissionMask)}";
+        if (attributes.Uid is { } uid) guard += $", uid = {batch.Bind(uid)}";
+        if (attributes.Gid is { } gid) guard += $", gid = {batch.Bind(gid)}";
+        if (attributes.Atime is { } atime) guard += $", atime = {batch.Bind(atime)}";
+        guard += $" WHERE id = {id} AND version = 0";
+        foreach (var block in stored)
         {
-            var batch = new SqlBatch();
-            var id = batch.Bind(inode);
-            var update = $"UPDATE inodes SET size = {batch.Bind(commit.Size)}, mtime = {batch.Bind(commit.Mtime)}, ctime = {batch.Bind(commit.Ctime)}, " +
-                $"version = 1, allocated = {batch.Bind(stored.Sum(b => b.Length))}";
-            var attributes = commit.Attributes;
-            if (attributes.Mode is { } mode) update += $", mode = (mode & {FileModes.TypeMask}) | {batch.Bind(mode & FileModes.PermissionMask)}";
-            if (attributes.Uid is { } uid) update += $", uid = {batch.Bind(uid)}";
-            if (attributes.Gid is { } gid) update += $", gid = {batch.Bind(gid)}";
-            if (attributes.Atime is { } atime) update += $", atime = {batch.Bind(atime)}";
-            batch.Add($"{update} WHERE id = {id} AND version = 0");
-            batch.Add($"SELECT {_dialect.ChangedRows}");
-            foreach (var block in stored)
-            {
-                var (cap, length) = (batch.Bind(block.Cap), batch.Bind(block.Length));
-                batch.Add(_dialect.Upsert("contents", "cap, refs, length", $"{cap}, 1, {length}", "cap", "refs = refs + 1"));
-                batch.Add($"INSERT INTO blocks (inode, idx, cap, length) VALUES ({id}, {batch.Bind(block.Index)}, {cap}, {length})");
-            }
-            batch.Add($"SELECT {InodeColumns} FROM inodes WHERE id = {id}");
-            try
-            {
-                // A reader rather than Dapper's grid, which cancels a command that failed part
-                // way (MySql.Data does that from a connection of its own).
-                using var results = c.ExecuteReader(batch.Sql, batch.Parameters, t);
-                results.Read();
-                var changed = results.GetInt64(0);
-                results.NextResult();
-                var row = results.Read() ? InodeAt(results, 0) : null;
-                if (changed != 1 || row is null) return NotAsKnown;
-                result = row;
-            }
-            catch (Exception e) when (_dialect.IsDuplicateKey(e))
-            {
-                return NotAsKnown;
-            }
-            return 0;
-        });
+            var (cap, length) = (batch.Bind(block.Cap), batch.Bind(block.Length));
+            batch.Add(_dialect.Upsert("contents", "cap, refs, length", $"{cap}, 1, {length}", "cap", "refs = refs + 1"));
+            batch.Add($"INSERT INTO blocks (inode, idx, cap, length) VALUES ({id}, {batch.Bind(block.Index)}, {cap}, {length})");
+        }
+        batch.Add($"SELECT {InodeColumns} FROM inodes WHERE id = {id}");
+        Inode? result = null;
+        var status = WriteTrusting(guard, batch.Sql, batch.Parameters, results => (result = results.Read() ? InodeAt(results, 0) : null) is not null);
         updated = result!;
         return status;
     }

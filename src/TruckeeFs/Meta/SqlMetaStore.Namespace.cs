@@ -57,38 +57,20 @@ public sealed partial class SqlMetaStore
     /// </summary>
     private int CreateInKnownDirectory(long parent, byte[] name, NewNode node, long now, Inode known, long openedBy, out Inode created)
     {
-        Inode? result = null;
-        var status = Write((c, t) =>
-        {
-            var inode = NewInode(node, known, now);
-            var links = inode.IsDirectory ? 1 : 0;
-            var parameters = new DynamicParameters(NodeParameters(inode, parent, name, links, now, openedBy));
-            parameters.Add("knownCtime", known.Ctime);
-            try
+        var inode = NewInode(node, known, now);
+        var links = inode.IsDirectory ? 1 : 0;
+        var parameters = new DynamicParameters(NodeParameters(inode, parent, name, links, now, openedBy));
+        parameters.Add("knownCtime", known.Ctime);
+        created = inode;
+        return WriteTrusting(
+            "UPDATE inodes SET nlink = nlink + @links, mtime = @now, ctime = @now WHERE id = @parent AND ctime = @knownCtime",
+            InsertNodeSql(openedBy, touchDirectory: false), parameters,
+            results =>
             {
-                // A reader rather than Dapper's grid, which cancels a command that failed part
-                // way (MySql.Data does that from a connection of its own).
-                using var results = c.ExecuteReader(
-                    "UPDATE inodes SET nlink = nlink + @links, mtime = @now, ctime = @now WHERE id = @parent AND ctime = @knownCtime;\n" +
-                    $"SELECT {_dialect.ChangedRows};\n" +
-                    InsertNodeSql(openedBy, touchDirectory: false), parameters, t);
-                results.Read();
-                var changed = results.GetInt64(0);
-                results.NextResult();
-                results.Read();
-                var id = results.GetInt64(0);
-                if (changed != 1) return NotAsKnown;
-                inode.Id = id;
-            }
-            catch (Exception e) when (_dialect.IsDuplicateKey(e))
-            {
-                return NotAsKnown;
-            }
-            result = inode;
-            return 0;
-        });
-        created = result!;
-        return status;
+                if (!results.Read()) return false;
+                inode.Id = results.GetInt64(0);
+                return true;
+            });
     }
 
     /// <summary>

@@ -196,6 +196,33 @@ public sealed partial class SqlMetaStore : IMetaStore
     private string CommitWith(DbTransaction transaction, string sql) => _dialect.CommitWith(transaction, sql);
 
     /// <summary>
+    /// A write transaction that trusts what the mount knows instead of reading first:
+    /// <paramref name="guard"/>, an UPDATE whose WHERE states what is trusted, goes first, then
+    /// <paramref name="rest"/>, as one batch; <paramref name="readLast"/> reads the batch's last
+    /// result (false: not there). The COMMIT follows alone if the guard matched one row and no
+    /// INSERT found its unique key taken; otherwise the transaction is rolled back and this
+    /// returns <see cref="NotAsKnown"/>, for the caller to do the write the way that reads first.
+    /// </summary>
+    private int WriteTrusting(string guard, string rest, object parameters, Func<System.Data.IDataReader, bool> readLast) => Write((c, t) =>
+    {
+        try
+        {
+            // A reader rather than Dapper's grid, which cancels a command that failed part way
+            // (MySql.Data does that from a connection of its own); for the same reason every
+            // result is read, even when the guard already tells the answer.
+            using var results = c.ExecuteReader($"{guard};\nSELECT {_dialect.ChangedRows};\n{rest}", parameters, t);
+            results.Read();
+            var changed = results.GetInt64(0);
+            results.NextResult();
+            return readLast(results) && changed == 1 ? 0 : NotAsKnown;
+        }
+        catch (Exception e) when (_dialect.IsDuplicateKey(e))
+        {
+            return NotAsKnown;
+        }
+    });
+
+    /// <summary>
     /// Runs one attempt after another: transient conflicts are retried with a growing random
     /// pause, a failed connection once at once (a kept connection the server dropped, or a
     /// restart between two operations, must not fail an operation that can simply reconnect).
