@@ -222,8 +222,8 @@ public sealed partial class Vfs
         foreach (var owner in owners.Keys)
         {
             if (_handleLockOwners.Values.Any(other => other.ContainsKey(owner))) continue;
-            _posixOwners.TryRemove((inode, owner), out _);
-            ReleaseLocks(inode, owner, flock: false);
+            // A process's close (flush) has released its own locks already.
+            if (_posixOwners.TryRemove((inode, owner), out _)) ReleaseLocks(inode, owner, flock: false);
         }
     }
 
