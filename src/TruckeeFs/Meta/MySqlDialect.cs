@@ -35,6 +35,7 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
     private const int MaxIdle = 64;
 
     private const int DuplicateKey = 1062;
+    private const int SubqueryReturnsRows = 1242;
     private const int LockWaitTimeout = 1205;
     private const int Deadlock = 1213;
     private const int DuplicateKeyName = 1061;
@@ -82,7 +83,10 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
     public override string CapType => "VARCHAR(512) CHARACTER SET ascii COLLATE ascii_bin";
     public override string TableOptions => "ENGINE=InnoDB";
     public override string LastInsertId => "LAST_INSERT_ID()";
-    public override string ChangedRows => "ROW_COUNT()";
+    // A scalar subquery of two rows is an error (1242), which stops the batch. In a SET: in a
+    // SELECT, the error comes in the middle of a result set, and MySql.Data drops the connection
+    // for it; DO turns it into a warning and goes on.
+    public override string GuardHeld => "SET @guard_held = (SELECT 1 UNION ALL SELECT 1 FROM DUAL WHERE ROW_COUNT() <> 1);\nSELECT @guard_held";
     public override string ForUpdate => " FOR UPDATE";
     public override string Description => $"mysql {_options.Host}:{_options.Port}/{_options.Database}";
 
@@ -173,7 +177,7 @@ public sealed class MySqlDialect : SqlDialect, IDisposable
     public override bool IsTransientConflict(Exception exception) =>
         exception is MySqlException { Number: Deadlock or LockWaitTimeout or DuplicateKey };
 
-    public override bool IsDuplicateKey(Exception exception) => exception is MySqlException { Number: DuplicateKey };
+    public override bool IsTrustRefused(Exception exception) => exception is MySqlException { Number: DuplicateKey or SubqueryReturnsRows };
 
     /// <summary>
     /// MySql.Data reports a lost link as error 1042 when connecting, or as a MySqlException

@@ -26,8 +26,13 @@ public abstract class SqlDialect
     /// <summary>Expression giving the id of the row the last INSERT created on this connection.</summary>
     public abstract string LastInsertId { get; }
 
-    /// <summary>Expression giving the number of rows the previous INSERT, UPDATE or DELETE on this connection changed.</summary>
-    public abstract string ChangedRows { get; }
+    /// <summary>
+    /// Statements to run right after a guarding UPDATE, whose result is 1 if that UPDATE
+    /// changed exactly one row. Where the engine can, they fail otherwise
+    /// (<see cref="IsTrustRefused"/>), so that the statements sent after them in the same batch,
+    /// a COMMIT included, do not run.
+    /// </summary>
+    public abstract string GuardHeld { get; }
 
     /// <summary>Appended to a SELECT inside a write transaction to lock the rows it reads.</summary>
     public abstract string ForUpdate { get; }
@@ -57,8 +62,12 @@ public abstract class SqlDialect
     /// <summary>Whether <paramref name="exception"/> is a transient conflict (deadlock, busy) worth retrying the whole transaction for.</summary>
     public abstract bool IsTransientConflict(Exception exception);
 
-    /// <summary>Whether <paramref name="exception"/> is an INSERT refused because a row with the same unique key exists.</summary>
-    public abstract bool IsDuplicateKey(Exception exception);
+    /// <summary>
+    /// Whether <paramref name="exception"/> says a write that trusted what the mount knew found
+    /// it otherwise: an INSERT refused because a row with the same unique key exists, or a
+    /// failed <see cref="GuardHeld"/>.
+    /// </summary>
+    public abstract bool IsTrustRefused(Exception exception);
 
     /// <summary>
     /// Whether <paramref name="exception"/> means the connection to the server failed (refused,

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Globalization;
 using Dapper;
 
 namespace TruckeeFs.Meta;
@@ -198,10 +199,12 @@ public sealed partial class SqlMetaStore : IMetaStore
     /// <summary>
     /// A write transaction that trusts what the mount knows instead of reading first:
     /// <paramref name="guard"/>, an UPDATE whose WHERE states what is trusted, goes first, then
-    /// <paramref name="rest"/>, as one batch; <paramref name="readLast"/> reads the batch's last
-    /// result (false: not there). The COMMIT follows alone if the guard matched one row and no
-    /// INSERT found its unique key taken; otherwise the transaction is rolled back and this
-    /// returns <see cref="NotAsKnown"/>, for the caller to do the write the way that reads first.
+    /// <paramref name="rest"/>, with the COMMIT where the engine sends it in the same batch
+    /// (MySQL: one round trip); <paramref name="readLast"/> reads the result of the last
+    /// statement of <paramref name="rest"/>. If the guard did not change exactly one row, or an
+    /// INSERT found its unique key taken, the transaction is rolled back (on MySQL the failed
+    /// guard stops the batch before the rest and the COMMIT) and this returns
+    /// <see cref="NotAsKnown"/>, for the caller to do the write the way that reads first.
     /// </summary>
     private int WriteTrusting(string guard, string rest, object parameters, Func<System.Data.IDataReader, bool> readLast) => Write((c, t) =>
     {
@@ -210,13 +213,18 @@ public sealed partial class SqlMetaStore : IMetaStore
             // A reader rather than Dapper's grid, which cancels a command that failed part way
             // (MySql.Data does that from a connection of its own); for the same reason every
             // result is read, even when the guard already tells the answer.
-            using var results = c.ExecuteReader($"{guard};\nSELECT {_dialect.ChangedRows};\n{rest}", parameters, t);
+            using var results = c.ExecuteReader(CommitWith(t, $"{guard};\n{_dialect.GuardHeld};\n{rest}"), parameters, t);
             results.Read();
-            var changed = results.GetInt64(0);
+            var held = Convert.ToInt64(results.GetValue(0), CultureInfo.InvariantCulture) == 1;
             results.NextResult();
-            return readLast(results) && changed == 1 ? 0 : NotAsKnown;
+            var last = readLast(results);
+            if (!held) return NotAsKnown;
+            // With the guard held and every INSERT done, the last result is there; the COMMIT
+            // may have run already, so a write that reads first must not follow.
+            if (!last) throw new InvalidOperationException("a trusted write's last statement returned nothing");
+            return 0;
         }
-        catch (Exception e) when (_dialect.IsDuplicateKey(e))
+        catch (Exception e) when (_dialect.IsTrustRefused(e))
         {
             return NotAsKnown;
         }

@@ -76,7 +76,8 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
     public override string CapType => "TEXT";
     public override string TableOptions => "";
     public override string LastInsertId => "last_insert_rowid()";
-    public override string ChangedRows => "changes()";
+    // SQLite cannot fail a statement on a condition: the caller reads it (the COMMIT is separate).
+    public override string GuardHeld => "SELECT changes() = 1";
     public override string ForUpdate => "";
     public override string Description => $"sqlite {_path}";
 
@@ -150,7 +151,7 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
     public override bool IsTransientConflict(Exception exception) => false;
 
     /// <summary>SQLITE_CONSTRAINT_UNIQUE or SQLITE_CONSTRAINT_PRIMARYKEY.</summary>
-    public override bool IsDuplicateKey(Exception exception) => exception is SqliteException { SqliteExtendedErrorCode: 2067 or 1555 };
+    public override bool IsTrustRefused(Exception exception) => exception is SqliteException { SqliteExtendedErrorCode: 2067 or 1555 };
 
     /// <summary>The database is a local file on a connection held open: there is no link to lose.</summary>
     public override bool IsConnectionFailure(Exception exception) => false;
