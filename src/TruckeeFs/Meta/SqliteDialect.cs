@@ -61,6 +61,11 @@ public sealed class SqliteDialect : SqlDialect, IDisposable
         using var pageSize = _connection.CreateCommand();
         pageSize.CommandText = "PRAGMA page_size;";
         Execute($"PRAGMA wal_autocheckpoint={(32 << 20) / Convert.ToInt64(pageSize.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture)};");
+        // A WAL started over after a checkpoint is cut to nothing: written over in place, each of
+        // its frames (a 24-byte header and a page) partly covers a page of the file, which the
+        // kernel reads from disk first once memory pressure has evicted it, one synchronous read
+        // every few frames; appended to an empty file, nothing is read.
+        Execute("PRAGMA journal_size_limit=0;");
     }
 
     private void Execute(string pragmas)

@@ -660,6 +660,31 @@ public sealed class SqliteMetaStoreTests : MetaStoreConformance
     }
 
     [Fact]
+    public void The_log_starts_over_from_an_empty_file_after_a_checkpoint()
+    {
+        // Written over in place, the old log's pages would be read from disk again wherever
+        // memory pressure had evicted them (a frame covers part of a page): one synchronous
+        // read every few frames. Starting from an empty file, every write appends.
+        using var store = CreateStore(1);
+        var log = Path.Combine(_directory, "m.db-wal");
+        long largest = 0;
+        for (var i = 0; i < 40_000; i++)
+        {
+            Assert.Equal(0, store.Create(Schema.RootInode, Encoding.ASCII.GetBytes($"f{i}"), new NewNode(FileModes.Regular | 0x1A4, 0, 0), 2, out _));
+            var size = new FileInfo(log).Length;
+            if (size < largest)
+            {
+                // The checkpoint at 32 MiB copied the log into the database; the log restarted empty.
+                Assert.True(largest >= 30 << 20, $"the log was {largest} bytes before it restarted");
+                Assert.True(size < 1 << 20, $"the log restarted at {size} bytes");
+                return;
+            }
+            largest = size;
+        }
+        Assert.Fail($"the log grew to {largest} bytes and never started over");
+    }
+
+    [Fact]
     public void A_new_database_gets_small_pages_and_an_existing_one_keeps_its_own()
     {
         using (CreateStore(1))
