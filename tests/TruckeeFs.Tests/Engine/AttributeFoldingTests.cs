@@ -80,6 +80,29 @@ public sealed class AttributeFoldingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Attributes_built_from_a_row_read_before_a_commit_landed_carry_what_the_commit_left()
+    {
+        Assert.Equal(0, _vfs.Create(new RequestContext(0, 0, 1), Vfs.Vfs.RootInode, "truncated"u8, 0x1A4, 0, out var created, out var handle));
+        Assert.Equal(0, await _vfs.WriteAsync(handle, 0, new byte[100]));
+        Assert.Equal(0, await _vfs.FlushAsync(handle));
+        await _vfs.ReleaseAsync(handle);
+        // A reply built on a row read just before the truncation's commit landed (a setattr or a
+        // lookup on another thread): by the time it is overlaid, the commit is done and the
+        // file's content state gone.
+        var before = _meta.GetInode(created.Id)!;
+        Assert.Equal(100, before.Size);
+        var (status, truncated) = await _vfs.SetAttributesAsync(created.Id, new AttributeChange(), 10);
+        Assert.Equal(0, status);
+        Assert.Equal(10, truncated!.Size);
+        Assert.Equal(10, _meta.GetInode(created.Id)!.Size);
+
+        // The kernel takes the size it is told, and would keep the old one for the attribute timeout.
+        var told = _vfs.Remember(before);
+        Assert.Equal(10, told.Size);
+        Assert.Equal(_meta.GetInode(created.Id)!.Version, told.Version);
+    }
+
+    [Fact]
     public async Task A_change_to_a_clean_file_is_committed_at_once_and_a_later_write_moves_the_mtime_again()
     {
         Assert.Equal(0, _vfs.Create(new RequestContext(0, 0, 1), Vfs.Vfs.RootInode, "clean"u8, 0x1A4, 0, out var created, out var handle));
