@@ -73,6 +73,7 @@ internal sealed class FileContent : IDisposable
         Ctime = recovered.Ctime;
         _changedAttributes = recovered.Attributes;
         _sealed = recovered;
+        CountAllocated();
         _services.Statistics.AddStagedBytes(recovered.StagedBlocks.Sum(b => b.Length));
     }
 
@@ -88,6 +89,13 @@ internal sealed class FileContent : IDisposable
     /// change; writers such as tar set them all before close). Mtime is <see cref="Mtime"/>.
     /// </summary>
     public AttributeChange ChangedAttributes => _changedAttributes;
+
+    /// <summary>
+    /// Bytes the newest version's blocks hold: a hole holds none, nor do the zeros that end a
+    /// block past its staged or stored bytes. The st_blocks of a file with changes not
+    /// committed; its commit counts them the same way.
+    /// </summary>
+    public long Allocated { get; private set; }
 
     /// <summary>The inode's row as this content's last commit left it (null before one landed here).</summary>
     public Inode? LastCommitted { get; private set; }
@@ -163,10 +171,12 @@ internal sealed class FileContent : IDisposable
                 var index = position / _blockSize;
                 var within = position % _blockSize;
                 var chunk = (int)Math.Min(data.Length - done, _blockSize - within);
+                var held = BytesOf(index);
                 var staged = await StageAsync(index, overwritesAll: within == 0 && chunk == _blockSize).ConfigureAwait(false);
                 var before = staged.Length;
                 staged.Write(data.Span.Slice(done, chunk), within);
                 _services.Statistics.AddStagedBytes(staged.Length - before);
+                Allocated += staged.Length - held;
                 done += chunk;
                 if (sequential && within + chunk == _blockSize && staged.Length == _blockSize) await UploadEarlyAsync(staged).ConfigureAwait(false);
             }
@@ -263,6 +273,7 @@ internal sealed class FileContent : IDisposable
                     staged.Truncate(tail);
                     _services.Statistics.AddStagedBytes(staged.Length - before);
                 }
+                CountAllocated();
             }
             Size = size;
             Touch(now);
@@ -301,6 +312,7 @@ internal sealed class FileContent : IDisposable
                 }
                 position += chunk;
             }
+            CountAllocated();
             Touch(now);
         }
         finally
@@ -351,6 +363,7 @@ internal sealed class FileContent : IDisposable
                 DropBlock(index);
                 if (blocks[i].Cap is { } cap) _blocks[index] = Block.Stored(cap, blocks[i].Length);
             }
+            CountAllocated();
             Size = Math.Max(Size, (firstIndex + blocks.Count) * _blockSize);
             Touch(now);
         }
@@ -555,6 +568,7 @@ internal sealed class FileContent : IDisposable
         {
             if (block.Cap is not null) _blocks[block.Index] = Block.Stored(block.Cap, block.Length);
         }
+        CountAllocated();
         Size = attributes.Size;
         Mtime = attributes.Mtime;
         Ctime = attributes.Ctime;
@@ -690,6 +704,17 @@ internal sealed class FileContent : IDisposable
         // A block frozen for an early upload belongs to no version yet: nothing holds it any more.
         if (block.Staged is { } replaced) ReleaseUnused([replaced]);
         return staged;
+    }
+
+    /// <summary>The bytes block <paramref name="index"/> holds (0 for a hole); see <see cref="Allocated"/>.</summary>
+    private long BytesOf(long index) => _blocks.TryGetValue(index, out var block) ? block.Staged?.Length ?? block.Length : 0;
+
+    /// <summary>Counts <see cref="Allocated"/> afresh, after a change of several blocks (the caller holds the lock).</summary>
+    private void CountAllocated()
+    {
+        long bytes = 0;
+        foreach (var block in _blocks.Values) bytes += block.Staged?.Length ?? block.Length;
+        Allocated = bytes;
     }
 
     private void DropBlock(long index)

@@ -222,9 +222,7 @@ public sealed partial class Vfs : IAsyncDisposable
         var copy = row.Clone();
         content.ChangedAttributes.ApplyTo(copy);
         copy.Size = content.Size;
-        // Which of the uncommitted blocks are holes is the content's to know while it changes:
-        // counted dense until the commit, which counts exactly.
-        copy.Allocated = content.Size;
+        copy.Allocated = content.Allocated;
         copy.Mtime = content.Mtime;
         copy.Ctime = Math.Max(row.Ctime, content.Ctime);
         return copy;

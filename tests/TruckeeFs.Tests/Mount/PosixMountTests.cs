@@ -209,10 +209,28 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
         Assert.Equal(0, Sys.Open($"{dir}/sparse", Sys.O_RDWR | Sys.O_CREAT, Mode644, out var fd));
         Assert.Equal(0, Sys.PWrite(fd, "head"u8, 0, out _));
         Assert.Equal(0, Sys.PWrite(fd, "tail"u8, 1L << 40, out _));
+        // Before the close commits it too (a reply from the changes not committed).
+        Assert.Equal(0, Sys.FStat(fd, out var open));
+        Assert.Equal((1L << 40) + 4, open.Size);
+        Assert.InRange(open.Blocks * 512, 8, 2 * MountFixture.BlockSize);
         Assert.Equal(0, Sys.Close(fd));
         Assert.Equal(0, Sys.Stat($"{dir}/sparse", out var sparse));
         Assert.Equal((1L << 40) + 4, sparse.Size);
         Assert.InRange(sparse.Blocks * 512, 8, 2 * MountFixture.BlockSize);
+        Assert.Equal(open.Blocks, sparse.Blocks);
+
+        // A hole punched in an open file, and a truncation, count before the close as after it.
+        Assert.Equal(0, Sys.Open($"{dir}/punched", Sys.O_RDWR | Sys.O_CREAT, Mode644, out fd));
+        Assert.Equal(0, Sys.PWrite(fd, new byte[4 * MountFixture.BlockSize], 0, out _));
+        Assert.Equal(0, Sys.Fallocate(fd, Sys.FALLOC_FL_PUNCH_HOLE | Sys.FALLOC_FL_KEEP_SIZE, MountFixture.BlockSize, 2 * MountFixture.BlockSize));
+        Assert.Equal(0, Sys.FStat(fd, out var punched));
+        Assert.Equal(2 * MountFixture.BlockSize, punched.Blocks * 512);
+        Assert.Equal(0, Sys.Ftruncate(fd, MountFixture.BlockSize / 2));
+        Assert.Equal(0, Sys.FStat(fd, out var cut));
+        Assert.Equal(MountFixture.BlockSize / 2, cut.Blocks * 512);
+        Assert.Equal(0, Sys.Close(fd));
+        Assert.Equal(0, Sys.Stat($"{dir}/punched", out var closed));
+        Assert.Equal(cut.Blocks, closed.Blocks);
 
         var dense = RandomNumberGenerator.GetBytes((int)(3 * MountFixture.BlockSize + 100));
         File.WriteAllBytes($"{dir}/dense", dense);
