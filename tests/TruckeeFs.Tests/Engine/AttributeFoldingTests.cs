@@ -66,10 +66,7 @@ public sealed class AttributeFoldingTests : IAsyncLifetime
     [Fact]
     public async Task A_file_written_here_is_reopened_with_the_kernel_pages_its_writes_left()
     {
-        Assert.Equal(0, _vfs.Create(new RequestContext(0, 0, 1), Vfs.Vfs.RootInode, "written-here"u8, 0x1A4, 0, out var created, out var handle));
-        Assert.Equal(0, await _vfs.WriteAsync(handle, 0, new byte[5000]));
-        Assert.Equal(0, await _vfs.FlushAsync(handle));
-        await _vfs.ReleaseAsync(handle);
+        var created = await CreateWrittenAsync("written-here"u8.ToArray(), 5000);
         var (status, again, keepCache) = await _vfs.OpenAsync(created.Id, 0);
         Assert.Equal(0, status);
         Assert.True(keepCache);
@@ -82,10 +79,7 @@ public sealed class AttributeFoldingTests : IAsyncLifetime
     [Fact]
     public async Task Attributes_built_from_a_row_read_before_a_commit_landed_carry_what_the_commit_left()
     {
-        Assert.Equal(0, _vfs.Create(new RequestContext(0, 0, 1), Vfs.Vfs.RootInode, "truncated"u8, 0x1A4, 0, out var created, out var handle));
-        Assert.Equal(0, await _vfs.WriteAsync(handle, 0, new byte[100]));
-        Assert.Equal(0, await _vfs.FlushAsync(handle));
-        await _vfs.ReleaseAsync(handle);
+        var created = await CreateWrittenAsync("truncated"u8.ToArray(), 100);
         // A reply built on a row read just before the truncation's commit landed (a setattr or a
         // lookup on another thread): by the time it is overlaid, the commit is done and the
         // file's content state gone.
@@ -120,5 +114,15 @@ public sealed class AttributeFoldingTests : IAsyncLifetime
         await _vfs.ReleaseAsync(handle);
         Assert.True(_meta.GetInode(created.Id)!.Mtime > 6);
         Assert.Equal(FileModes.Regular | 0x180, _meta.GetInode(created.Id)!.Mode);
+    }
+
+    /// <summary>Creates a file in the root, writes <paramref name="length"/> zeros and closes it.</summary>
+    private async Task<Inode> CreateWrittenAsync(byte[] name, int length)
+    {
+        Assert.Equal(0, _vfs.Create(new RequestContext(0, 0, 1), Vfs.Vfs.RootInode, name, 0x1A4, 0, out var created, out var handle));
+        Assert.Equal(0, await _vfs.WriteAsync(handle, 0, new byte[length]));
+        Assert.Equal(0, await _vfs.FlushAsync(handle));
+        await _vfs.ReleaseAsync(handle);
+        return created;
     }
 }
