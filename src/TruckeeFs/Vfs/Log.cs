@@ -17,6 +17,9 @@ internal static partial class Log
     [LoggerMessage(1022, LogLevel.Warning, "inode {Inode}: releasing a closed file's locks failed; retrying at every heartbeat until the metadata database answers")]
     public static partial void LockReleaseDeferred(ILogger logger, long inode, Exception exception);
 
+    [LoggerMessage(1023, LogLevel.Warning, "a lock wait could not be told to, or read from, the other mounts: deadlocks between mounts go unseen until the coordinator answers")]
+    public static partial void LockWaitUnannounced(ILogger logger, Exception exception);
+
     [LoggerMessage(1003, LogLevel.Information, "inode {Inode}: an earlier mount closed a version of {Size} bytes and did not commit it; committing it now")]
     public static partial void RecoveredStaged(ILogger logger, long inode, long size);
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using TruckeeFs.Coordination;
 using TruckeeFs.Meta;
 
 namespace TruckeeFs.Vfs;
@@ -21,8 +22,11 @@ public sealed partial class Vfs
 
     private readonly Dictionary<long, TaskCompletionSource> _lockWaiters = [];
 
-    // This mount's blocked fcntl requests and the owners they wait for, to find deadlocks.
+    // This mount's blocked fcntl requests and the owners they wait for, to find deadlocks. Each
+    // is announced to the other mounts through the coordinator too (WaitKey), for as long as
+    // LockWaitAnnounced unless the request, retrying, announces it again.
     private readonly List<LockWait> _lockWaits = [];
+    private static readonly TimeSpan LockWaitAnnounced = 3 * LockRetry;
 
     // POSIX lock owners that may hold locks through this mount, so that a close by an owner
     // that never locked (nearly every close) costs no metadata write.
@@ -57,7 +61,8 @@ public sealed partial class Vfs
     /// does: committed in the background, other mounts told it is pending), and locking waits for
     /// other mounts' pending commits and reloads the file's committed state, so the next holder,
     /// on any mount, reads what the previous one wrote (as NFS does). A byte-range request that
-    /// would wait for an owner that (through this mount) waits for its own owner ends with EDEADLK.
+    /// would wait for an owner that waits, on this mount or another, for its own owner ends with
+    /// EDEADLK.
     /// </summary>
     public async ValueTask<int> SetLockAsync(ulong handle, long inode, ulong owner, int pid, bool flock, FileLockType type, long first, long last, bool wait, Func<bool> interrupted)
     {
@@ -78,10 +83,15 @@ public sealed partial class Vfs
             {
                 var released = ExpectRelease(inode);
                 var status = _meta.SetLock(request with { Session = SessionId }, out var conflict);
-                if (status == 0) return await LockedAsync(handle, request).ConfigureAwait(false);
+                if (status == 0)
+                {
+                    // Granted: it waits for nobody any more, which other mounts' searches must not miss.
+                    if (waiting is not null) await EndWaitAsync(waiting).ConfigureAwait(false);
+                    return await LockedAsync(handle, request).ConfigureAwait(false);
+                }
                 if (status != Errno.EAGAIN || !wait) return status;
                 // Byte-range requests only, as Linux looks for deadlocks among fcntl locks alone.
-                if (!flock && !WaitFor(waiting ??= new LockWait(request.Owner, inode), conflict!)) return Errno.EDEADLK;
+                if (!flock && !await WaitForAsync(waiting ??= new LockWait(request.Owner, inode), conflict!).ConfigureAwait(false)) return Errno.EDEADLK;
                 var retryAt = DateTime.UtcNow + LockRetry;
                 while (!released.IsCompleted && DateTime.UtcNow < retryAt)
                 {
@@ -92,10 +102,7 @@ public sealed partial class Vfs
         }
         finally
         {
-            if (waiting is not null)
-            {
-                lock (_lockWaits) _lockWaits.Remove(waiting);
-            }
+            if (waiting is not null) await EndWaitAsync(waiting).ConfigureAwait(false);
         }
     }
 
@@ -120,30 +127,95 @@ public sealed partial class Vfs
 
     /// <summary>
     /// Records that <paramref name="waiting"/> waits for the holder of <paramref name="conflict"/>,
-    /// unless that holder waits (through this mount, however indirectly) for the waiting owner:
-    /// then neither would ever go on, and the request is refused (false). Holders on other mounts
-    /// end the search: what they wait for is not known here.
+    /// here and for the other mounts, unless that holder waits, however indirectly, for the
+    /// waiting owner: then neither would ever go on, and the request is refused (false). The
+    /// chain is followed through this mount's waits, atomically, and through those other mounts
+    /// announced. Across mounts the search is not atomic: two requests closing one cycle at
+    /// once on two mounts each announce their wait before they search, so at least the later
+    /// search finds the cycle (both may, and both fail).
     /// </summary>
-    private bool WaitFor(LockWait waiting, FileLockRecord conflict)
+    private async ValueTask<bool> WaitForAsync(LockWait waiting, FileLockRecord conflict)
     {
+        var me = new LockOwner(SessionId, waiting.Owner);
+        LockOwner? holder = new LockOwner(conflict.Session, conflict.Owner);
+        var depth = 0;
         lock (_lockWaits)
         {
-            if (conflict.Session == SessionId)
+            for (; depth < LongestWaitChain && holder is { } local && local.Session == SessionId; depth++)
             {
-                var holder = conflict.Owner;
-                for (var depth = 0; depth < LongestWaitChain; depth++)
-                {
-                    if (holder == waiting.Owner) return false;
-                    var next = _lockWaits.Find(w => w.Owner == holder && w.Holder is not null);
-                    if (next is null) break;
-                    holder = next.Holder!.Value;
-                }
+                if (local == me) return false;
+                holder = LocalWaitOf(local.Owner);
             }
-            waiting.Holder = conflict.Session == SessionId ? conflict.Owner : null;
+            waiting.Holder = new LockOwner(conflict.Session, conflict.Owner);
             if (!_lockWaits.Contains(waiting)) _lockWaits.Add(waiting);
-            return true;
+        }
+        await AnnounceWaitAsync(waiting).ConfigureAwait(false);
+        for (; depth < LongestWaitChain && holder is { } next; depth++)
+        {
+            if (next == me) return false;
+            if (next.Session != SessionId)
+            {
+                holder = await AnnouncedWaitOfAsync(next).ConfigureAwait(false);
+                continue;
+            }
+            lock (_lockWaits) holder = LocalWaitOf(next.Owner);
+        }
+        return true;
+    }
+
+    /// <summary>Whom this mount's owner <paramref name="owner"/> waits for, if anyone known. Called under the lock.</summary>
+    private LockOwner? LocalWaitOf(long owner) => _lockWaits.Find(w => w.Owner == owner && w.Holder is not null)?.Holder;
+
+    /// <summary>
+    /// Tells the other mounts whom <paramref name="waiting"/> waits for. A coordinator that fails
+    /// leaves deadlocks across mounts unseen, as before there was one; the wait goes on.
+    /// </summary>
+    private async ValueTask AnnounceWaitAsync(LockWait waiting)
+    {
+        if (waiting.Holder is not { } holder) return;
+        try
+        {
+            await _coordinator.SetValueAsync(WaitKey(new LockOwner(SessionId, waiting.Owner)), holder.ToString(), LockWaitAnnounced).ConfigureAwait(false);
+            waiting.Announced = true;
+        }
+        catch (CoordinatorException e)
+        {
+            Log.LockWaitUnannounced(_log, e);
         }
     }
+
+    /// <summary>Whom an owner on another mount announced it waits for, if anyone.</summary>
+    private async ValueTask<LockOwner?> AnnouncedWaitOfAsync(LockOwner owner)
+    {
+        try
+        {
+            return LockOwner.Parse(await _coordinator.GetValueAsync(WaitKey(owner)).ConfigureAwait(false));
+        }
+        catch (CoordinatorException e)
+        {
+            Log.LockWaitUnannounced(_log, e);
+            return null;
+        }
+    }
+
+    /// <summary>The request of <paramref name="waiting"/> was granted or has ended: it waits for nobody, here or as announced.</summary>
+    private async ValueTask EndWaitAsync(LockWait waiting)
+    {
+        lock (_lockWaits) _lockWaits.Remove(waiting);
+        if (!waiting.Announced) return;
+        waiting.Announced = false;
+        try
+        {
+            await _coordinator.DeleteValueAsync(WaitKey(new LockOwner(SessionId, waiting.Owner))).ConfigureAwait(false);
+        }
+        catch (CoordinatorException e)
+        {
+            // It expires on its own (LockWaitAnnounced).
+            Log.LockWaitUnannounced(_log, e);
+        }
+    }
+
+    private static string WaitKey(LockOwner owner) => "lock-wait:" + owner;
 
     /// <summary>
     /// <paramref name="owner"/> let go of locks on <paramref name="inode"/>: those waiting for it
@@ -155,7 +227,7 @@ public sealed partial class Vfs
         {
             foreach (var wait in _lockWaits)
             {
-                if (wait.Inode == inode && wait.Holder == owner) wait.Holder = null;
+                if (wait.Inode == inode && wait.Holder == new LockOwner(SessionId, owner)) wait.Holder = null;
             }
         }
     }
@@ -273,11 +345,30 @@ public sealed partial class Vfs
         _pendingReleases.Clear();
     }
 
-    /// <summary>A blocked byte-range request of <see cref="Owner"/> on <see cref="Inode"/>, and the owner on this mount it waits for (null: none known).</summary>
+    /// <summary>A blocked byte-range request of <see cref="Owner"/> on <see cref="Inode"/>, and the owner it waits for (null: none known).</summary>
     private sealed class LockWait(long owner, long inode)
     {
         public long Owner { get; } = owner;
         public long Inode { get; } = inode;
-        public long? Holder { get; set; }
+        public LockOwner? Holder { get; set; }
+
+        /// <summary>Whether the other mounts were told of the wait (and must be told it ended).</summary>
+        public bool Announced { get; set; }
+    }
+
+    /// <summary>A lock owner on any mount: the mount's session, and the owner the kernel named there.</summary>
+    private readonly record struct LockOwner(long Session, long Owner)
+    {
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Session}:{Owner}");
+
+        public static LockOwner? Parse(string? text)
+        {
+            var colon = text?.IndexOf(':', StringComparison.Ordinal) ?? -1;
+            return colon > 0
+                && long.TryParse(text.AsSpan(0, colon), NumberStyles.Integer, CultureInfo.InvariantCulture, out var session)
+                && long.TryParse(text.AsSpan(colon + 1), NumberStyles.Integer, CultureInfo.InvariantCulture, out var owner)
+                ? new LockOwner(session, owner)
+                : null;
+        }
     }
 }

@@ -225,6 +225,43 @@ public sealed class LockTests : IAsyncLifetime
     }
 
     /// <summary>A file created through A, opened read-write through A and through B.</summary>
+    [Fact]
+    public void A_byte_range_lock_that_would_close_a_cycle_of_waits_across_mounts_fails_with_EDEADLK()
+    {
+        // Through A this process holds byte 0 and waits for byte 1; through B, as another owner
+        // (a process on another host), it holds byte 1 and asks for byte 0. Neither could ever
+        // go on: the request that closes the cycle fails, as it would on one host.
+        var (onA, onB) = SharedFile("deadlock");
+        BlockingCall? closing = null;
+        try
+        {
+            var first = FileLock.Range(Sys.F_WRLCK, 0, 1);
+            Assert.Equal(0, Sys.FcntlLock(onA, Sys.F_SETLK, ref first));
+            var second = FileLock.Range(Sys.F_WRLCK, 1, 1);
+            Assert.Equal(0, Sys.FcntlLock(onB, Sys.F_SETLK, ref second));
+            var wanted = FileLock.Range(Sys.F_WRLCK, 1, 1);
+            var waiting = Blocking(() => Sys.FcntlLock(onA, Sys.F_SETLKW, ref wanted));
+            Assert.False(waiting.Returns(StillBlocked), "byte 1 is held through B");
+
+            var cycle = FileLock.Range(Sys.F_WRLCK, 0, 1);
+            closing = Blocking(() => Sys.FcntlLock(onB, Sys.F_SETLKW, ref cycle));
+            Assert.True(closing.Returns(Granted), "the request closing the cycle waits instead of failing");
+            Assert.Equal(Sys.EDEADLK, closing.Result);
+
+            // B's close releases byte 1: A's wait ends with the lock, and no deadlock is seen any more.
+            Assert.Equal(0, Sys.Close(onB));
+            onB = -1;
+            Assert.True(waiting.Returns(Granted), "the lock B held goes with its close");
+            Assert.Equal(0, waiting.Result);
+        }
+        finally
+        {
+            if (onB >= 0) Sys.Close(onB);
+            Sys.Close(onA);
+            closing?.Returns(Granted);
+        }
+    }
+
     private (int OnA, int OnB) SharedFile(string name)
     {
         WriteFile(On(_cluster.A, name), "contents");
