@@ -212,9 +212,10 @@ internal sealed class FileContent : IDisposable
 
     /// <summary>
     /// lseek(2) with SEEK_DATA (<paramref name="data"/>) or SEEK_HOLE: the first offset from
-    /// <paramref name="offset"/> on in a block the file has, or in a hole (the end of the file
-    /// is one); -1 (ENXIO) at or past the end, or when no data follows. Whole blocks are the
-    /// unit: the zeros after a block's stored bytes count as data.
+    /// <paramref name="offset"/> on in bytes a block holds, or in a hole (the end of the file
+    /// is one); -1 (ENXIO) at or past the end, or when no data follows. A hole is a block the
+    /// file does not have or the zeros that end a block past the bytes it holds (see
+    /// <see cref="Allocated"/>), so a file of a few bytes here and there shows just those.
     /// </summary>
     public async ValueTask<long> SeekAsync(long offset, bool data)
     {
@@ -225,11 +226,16 @@ internal sealed class FileContent : IDisposable
             var index = offset / _blockSize;
             if (data)
             {
-                var next = NextBlock(index);
-                return next is null || next * _blockSize >= Size ? -1 : Math.Max(offset, next.Value * _blockSize);
+                if (offset - index * _blockSize < BytesOf(index)) return offset;
+                var next = NextBlock(index + 1);
+                return next is null || next * _blockSize >= Size ? -1 : next.Value * _blockSize;
             }
-            while (_blocks.ContainsKey(index)) index++;
-            return Math.Min(Size, Math.Max(offset, index * _blockSize));
+            for (var position = offset; ; position = ++index * _blockSize)
+            {
+                var held = BytesOf(index);
+                if (position - index * _blockSize >= held) return Math.Min(Size, position);
+                if (held < _blockSize) return Math.Min(Size, index * _blockSize + held);
+            }
         }
         finally
         {
@@ -238,19 +244,19 @@ internal sealed class FileContent : IDisposable
     }
 
     /// <summary>
-    /// The first block at or after <paramref name="index"/> the file has. Copying tools seek
+    /// The first block at or after <paramref name="index"/> that holds bytes. Copying tools seek
     /// from hole to data extent by extent: the blocks just ahead are tried before all of them.
     /// </summary>
     private long? NextBlock(long index)
     {
         for (var probe = index; probe < index + 64; probe++)
         {
-            if (_blocks.ContainsKey(probe)) return probe;
+            if (BytesOf(probe) > 0) return probe;
         }
         long? next = null;
         foreach (var present in _blocks.Keys)
         {
-            if (present >= index && (next is null || present < next)) next = present;
+            if (present >= index && (next is null || present < next) && BytesOf(present) > 0) next = present;
         }
         return next;
     }

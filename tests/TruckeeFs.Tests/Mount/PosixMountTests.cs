@@ -249,16 +249,21 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
         Assert.Equal(0, Sys.Open(file, Sys.O_RDWR | Sys.O_CREAT, Mode644, out var fd));
         try
         {
-            // Data in blocks 0 and 5 (and the stretch of zeros after block 0's bytes), holes between and after.
+            // Data at the start of block 0 and in block 5 (from the block's start: the zeros
+            // before the bytes written there count as data), holes between and after, the zeros
+            // after each block's bytes included.
             Assert.Equal(0, Sys.PWrite(fd, "head"u8, 0, out _));
             Assert.Equal(0, Sys.PWrite(fd, "middle"u8, 5 * block + 10, out _));
             Assert.Equal(0, Sys.Ftruncate(fd, 9 * block));
             Assert.Equal((0, 0L), Seek(fd, 0, Sys.SEEK_DATA));
-            Assert.Equal((0, 100L), Seek(fd, 100, Sys.SEEK_DATA));
-            Assert.Equal((0, block), Seek(fd, 0, Sys.SEEK_HOLE));
+            Assert.Equal((0, 3L), Seek(fd, 3, Sys.SEEK_DATA));
+            Assert.Equal((0, 5 * block), Seek(fd, 100, Sys.SEEK_DATA));
+            Assert.Equal((0, 4L), Seek(fd, 0, Sys.SEEK_HOLE));
+            Assert.Equal((0, 100L), Seek(fd, 100, Sys.SEEK_HOLE));
             Assert.Equal((0, 5 * block), Seek(fd, block, Sys.SEEK_DATA));
-            Assert.Equal((0, 6 * block), Seek(fd, 5 * block, Sys.SEEK_HOLE));
+            Assert.Equal((0, 5 * block + 16), Seek(fd, 5 * block, Sys.SEEK_HOLE));
             Assert.Equal((0, 2 * block), Seek(fd, 2 * block, Sys.SEEK_HOLE));
+            Assert.Equal((Sys.ENXIO, -1L), Seek(fd, 5 * block + 16, Sys.SEEK_DATA));
             Assert.Equal((Sys.ENXIO, -1L), Seek(fd, 6 * block, Sys.SEEK_DATA));
             Assert.Equal((Sys.ENXIO, -1L), Seek(fd, 9 * block, Sys.SEEK_HOLE));
             // A dense file's only hole is its end, also once reopened (its block map read from metadata).
@@ -272,6 +277,17 @@ public sealed class PosixMountTests(MountFixture fixture) : IClassFixture<MountF
         }
         Assert.Equal(0, Sys.Open(file, Sys.O_RDONLY, out fd));
         Assert.Equal((0, 2 * block + 7), Seek(fd, 1, Sys.SEEK_HOLE));
+        Assert.Equal(0, Sys.Close(fd));
+
+        // Committed and opened again: the same from the stored blocks' lengths.
+        Assert.Equal(0, Sys.Open(file, Sys.O_WRONLY | Sys.O_TRUNC, out fd));
+        Assert.Equal(0, Sys.PWrite(fd, "head"u8, 0, out _));
+        Assert.Equal(0, Sys.PWrite(fd, "tail"u8, 3 * block, out _));
+        Assert.Equal(0, Sys.Close(fd));
+        Assert.Equal(0, Sys.Open(file, Sys.O_RDONLY, out fd));
+        Assert.Equal((0, 4L), Seek(fd, 0, Sys.SEEK_HOLE));
+        Assert.Equal((0, 3 * block), Seek(fd, 4, Sys.SEEK_DATA));
+        Assert.Equal((0, 3 * block + 4), Seek(fd, 3 * block, Sys.SEEK_HOLE));
         Assert.Equal(0, Sys.Close(fd));
 
         static (int Errno, long Offset) Seek(int fd, long offset, int whence) => (Sys.LSeek(fd, offset, whence, out var at), at);
