@@ -46,6 +46,7 @@ internal sealed class FileContent : IDisposable
     private readonly OrderedDictionary<string, BlockReader> _cleanHandles = [];
     private readonly HashSet<string> _pinned = [];
     private long _sequentialEnd;
+    private int _sequentialReads;
     private long _writeEnd;
     private int _readAheadBlocks;
     private long _readAheadFrom;
@@ -780,7 +781,10 @@ internal sealed class FileContent : IDisposable
     /// at first, twice as many each time the reader keeps going, up to as many downloads as the
     /// cache lets run at once. The kernel sends its own readahead reads concurrently, so they may
     /// arrive a little out of order: reads near the end of the previous ones still count as
-    /// sequential; a read elsewhere ends the run. Blocks fetched ahead are pinned like read ones.
+    /// sequential; a read elsewhere ends the run. A run starts with its second such read: one
+    /// read near the last is what random reads do now and then (within a megabyte of each other
+    /// in a 256 MiB file, one in a hundred), and each fetched a whole block ahead for nothing.
+    /// Blocks fetched ahead are pinned like read ones.
     /// </summary>
     private void ReadAhead(long offset, int count)
     {
@@ -788,11 +792,13 @@ internal sealed class FileContent : IDisposable
         {
             _readAheadBlocks = 0;
             _readAheadFrom = 0;
+            _sequentialReads = 0;
             _sequentialEnd = offset + count;
             return;
         }
-        _readAheadBlocks = Math.Clamp(_readAheadBlocks * 2, 1, _services.Cache.ReadAheadLimit);
         _sequentialEnd = Math.Max(_sequentialEnd, offset + count);
+        if (++_sequentialReads < 2) return;
+        _readAheadBlocks = Math.Clamp(_readAheadBlocks * 2, 1, _services.Cache.ReadAheadLimit);
         var next = (offset + count + _blockSize - 1) / _blockSize;
         var end = Math.Min(next + _readAheadBlocks, (Size + _blockSize - 1) / _blockSize);
         for (var index = Math.Max(next, _readAheadFrom); index < end; index++)

@@ -79,6 +79,31 @@ public sealed class ReadPathMountTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Random_reads_that_land_near_each_other_by_chance_fetch_no_block_ahead()
+    {
+        var data = RandomBytes(32 * MiB, seed: 5);
+        await WriteFilesAsync(("random", data));
+
+        using var cache = TempDirectory.Create("read-random");
+        await using var mount = await TruckeeFsMount.StartAsync(Options(cache.Path));
+        var before = Gateway.Counters.BytesDownloaded;
+        using (var handle = File.OpenHandle(Path.Combine(mount.Path, "random")))
+        {
+            // Pages in blocks 2, 2 again (half a megabyte on), 5 and 0, as a random reader may ask.
+            var page = new byte[4096];
+            foreach (var offset in new[] { 9 * MiB, 9 * MiB + MiB / 2, 21 * MiB, 2 * MiB })
+            {
+                Assert.Equal(page.Length, RandomAccess.Read(handle, page, offset));
+                Assert.Equal(data[offset..(offset + page.Length)], page);
+            }
+            // Whatever was started ahead has had time to come.
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+        Assert.Equal(3 * 4L * MiB, Gateway.Counters.BytesDownloaded - before);
+        Assert.Equal(0, await mount.UnmountAsync());
+    }
+
+    [Fact]
     public async Task Two_readers_of_the_same_uncached_blocks_cause_one_download_each()
     {
         // Identical contents make identical (convergent) caps: two files, one set of blocks.
