@@ -24,14 +24,42 @@ public sealed class ReadPathMountTests : IAsyncLifetime
 
     private TahoeTestGateway Gateway => _fs.Gateway!;
 
+    /// <summary>A mount with an empty cache of its own, so that every block it reads comes from Tahoe; disposing it unmounts and deletes the cache.</summary>
+    private async Task<ColdMount> ColdMountAsync(string cacheName, params string[] extra)
+    {
+        var cache = TempDirectory.Create(cacheName);
+        try
+        {
+            return new ColdMount(await TruckeeFsMount.StartAsync(Options(cache.Path, extra)), cache);
+        }
+        catch
+        {
+            cache.Dispose();
+            throw;
+        }
+    }
+
+    private sealed class ColdMount(TruckeeFsMount mount, TempDirectory cache) : IAsyncDisposable
+    {
+        public TruckeeFsMount Mount => mount;
+
+        public string CachePath => cache.Path;
+
+        public async ValueTask DisposeAsync()
+        {
+            await mount.DisposeAsync();
+            cache.Dispose();
+        }
+    }
+
     [Fact]
     public async Task The_first_byte_of_an_uncached_64_MiB_file_arrives_before_the_file_is_downloaded()
     {
         var data = RandomBytes(64 * MiB, seed: 1);
         await WriteFilesAsync(("big", data));
 
-        using var cache = TempDirectory.Create("read-first-byte");
-        await using var mount = await TruckeeFsMount.StartAsync(Options(cache.Path));
+        await using var cold = await ColdMountAsync("read-first-byte");
+        var mount = cold.Mount;
         Gateway.Faults.Latency = TimeSpan.FromMilliseconds(20);
         // 16 MiB/s per download: the whole file takes seconds however many run at once.
         Gateway.Faults.DownloadBytesPerSecond = 16 * MiB;
@@ -60,8 +88,8 @@ public sealed class ReadPathMountTests : IAsyncLifetime
         var data = RandomBytes(32 * MiB, seed: 2);
         await WriteFilesAsync(("seq", data));
 
-        using var cache = TempDirectory.Create("read-ahead");
-        await using var mount = await TruckeeFsMount.StartAsync(Options(cache.Path));
+        await using var cold = await ColdMountAsync("read-ahead");
+        var mount = cold.Mount;
         Gateway.Faults.Latency = TimeSpan.FromMilliseconds(100);
         var downloadsBefore = Gateway.Counters.Downloads;
         Gateway.Counters.ResetMaxInFlight();
@@ -84,8 +112,8 @@ public sealed class ReadPathMountTests : IAsyncLifetime
         var data = RandomBytes(32 * MiB, seed: 5);
         await WriteFilesAsync(("random", data));
 
-        using var cache = TempDirectory.Create("read-random");
-        await using var mount = await TruckeeFsMount.StartAsync(Options(cache.Path));
+        await using var cold = await ColdMountAsync("read-random");
+        var mount = cold.Mount;
         var before = Gateway.Counters.BytesDownloaded;
         using (var handle = File.OpenHandle(Path.Combine(mount.Path, "random")))
         {
@@ -111,8 +139,8 @@ public sealed class ReadPathMountTests : IAsyncLifetime
         await WriteFilesAsync(("one", data), ("two", data));
         Assert.Equal(4, _fs.Count("SELECT COUNT(DISTINCT cap) FROM blocks"));
 
-        using var cache = TempDirectory.Create("read-shared");
-        await using var mount = await TruckeeFsMount.StartAsync(Options(cache.Path));
+        await using var cold = await ColdMountAsync("read-shared");
+        var mount = cold.Mount;
         Gateway.Faults.Latency = TimeSpan.FromMilliseconds(50);
         Gateway.Faults.DownloadBytesPerSecond = 32 * MiB;
         var before = (Gateway.Counters.Downloads, Gateway.Counters.BytesDownloaded);
@@ -136,16 +164,16 @@ public sealed class ReadPathMountTests : IAsyncLifetime
         var data = RandomBytes(16 * MiB, seed: 4);
         await WriteFilesAsync(("kept", data));
 
-        using var cache = TempDirectory.Create("prune-budget");
-        await using var mount = await TruckeeFsMount.StartAsync(Options(cache.Path, "--cache-size", "4m", "--cache-min-free", "0", "--sleep", "0.3"));
+        await using var cold = await ColdMountAsync("prune-budget", "--cache-size", "4m", "--cache-min-free", "0", "--sleep", "0.3");
+        var mount = cold.Mount;
         using (var handle = File.OpenHandle(Path.Combine(mount.Path, "kept")))
         {
             Assert.Equal(data, ReadAll(handle, data.Length));
             // Several pruner cycles pass while the file is open: all its blocks stay.
             await Task.Delay(TimeSpan.FromSeconds(1.5));
-            Assert.Equal(16 * MiB, CachedBytes(cache.Path));
+            Assert.Equal(16 * MiB, CachedBytes(cold.CachePath));
         }
-        await WaitUntilAsync(() => CachedBytes(cache.Path) <= 4 * MiB, "the cache stayed over its 4 MiB budget after the file was closed");
+        await WaitUntilAsync(() => CachedBytes(cold.CachePath) <= 4 * MiB, "the cache stayed over its 4 MiB budget after the file was closed");
         Assert.Equal(0, await mount.UnmountAsync());
     }
 
@@ -157,16 +185,16 @@ public sealed class ReadPathMountTests : IAsyncLifetime
         var data = RandomBytes(2 * FileContent.MaxCleanHandles * BlockSize, seed: 7);
         await WriteFilesAsync(["--block-size", "64k"], ("long", data));
 
-        using var cache = TempDirectory.Create("prune-long");
-        await using var mount = await TruckeeFsMount.StartAsync(Options(cache.Path, "--block-size", "64k", "--cache-size", "256k", "--cache-min-free", "0", "--sleep", "0.2"));
+        await using var cold = await ColdMountAsync("prune-long", "--block-size", "64k", "--cache-size", "256k", "--cache-min-free", "0", "--sleep", "0.2");
+        var mount = cold.Mount;
         using (var handle = File.OpenHandle(Path.Combine(mount.Path, "long")))
         {
             Assert.Equal(data, ReadAll(handle, data.Length));
             // The blocks read last stay (with up to 20 fetched ahead: 2 x max_connections); the others may go.
-            await WaitUntilAsync(() => CachedBytes(cache.Path) <= (FileContent.MaxCleanHandles + 20) * BlockSize, "the open file kept every block it ever read");
-            Assert.True(CachedBytes(cache.Path) >= FileContent.MaxCleanHandles * BlockSize, $"only {CachedBytes(cache.Path)} bytes of the blocks in use stayed");
+            await WaitUntilAsync(() => CachedBytes(cold.CachePath) <= (FileContent.MaxCleanHandles + 20) * BlockSize, "the open file kept every block it ever read");
+            Assert.True(CachedBytes(cold.CachePath) >= FileContent.MaxCleanHandles * BlockSize, $"only {CachedBytes(cold.CachePath)} bytes of the blocks in use stayed");
         }
-        await WaitUntilAsync(() => CachedBytes(cache.Path) <= 256 << 10, "the cache stayed over its budget after the file was closed");
+        await WaitUntilAsync(() => CachedBytes(cold.CachePath) <= 256 << 10, "the cache stayed over its budget after the file was closed");
         Assert.Equal(0, await mount.UnmountAsync());
     }
 
@@ -176,15 +204,15 @@ public sealed class ReadPathMountTests : IAsyncLifetime
         var data = RandomBytes(8 * MiB, seed: 5);
         await WriteFilesAsync(("aging", data));
 
-        using var cache = TempDirectory.Create("prune-ttl");
-        await using var mount = await TruckeeFsMount.StartAsync(Options(cache.Path, "--cache-ttl", "1", "--cache-min-free", "0", "--sleep", "0.3"));
+        await using var cold = await ColdMountAsync("prune-ttl", "--cache-ttl", "1", "--cache-min-free", "0", "--sleep", "0.3");
+        var mount = cold.Mount;
         using (var handle = File.OpenHandle(Path.Combine(mount.Path, "aging")))
         {
             Assert.Equal(data, ReadAll(handle, data.Length));
             await Task.Delay(TimeSpan.FromSeconds(2));
-            Assert.Equal(8 * MiB, CachedBytes(cache.Path));
+            Assert.Equal(8 * MiB, CachedBytes(cold.CachePath));
         }
-        await WaitUntilAsync(() => CachedBytes(cache.Path) == 0, "blocks outlived their TTL");
+        await WaitUntilAsync(() => CachedBytes(cold.CachePath) == 0, "blocks outlived their TTL");
         Assert.Equal(0, await mount.UnmountAsync());
     }
 
