@@ -23,8 +23,8 @@ public sealed partial class Vfs
     private readonly Dictionary<long, TaskCompletionSource> _lockWaiters = [];
 
     // This mount's blocked fcntl requests and the owners they wait for, to find deadlocks. Each
-    // is announced to the other mounts through the coordinator too (WaitKey), for as long as
-    // LockWaitAnnounced unless the request, retrying, announces it again.
+    // request is announced to the other mounts through the coordinator too (WaitKey), for as
+    // long as LockWaitAnnounced unless it is announced again as it retries.
     private readonly List<LockWait> _lockWaits = [];
     private static readonly TimeSpan LockWaitAnnounced = 3 * LockRetry;
 
@@ -91,7 +91,7 @@ public sealed partial class Vfs
                 }
                 if (status != Errno.EAGAIN || !wait) return status;
                 // Byte-range requests only, as Linux looks for deadlocks among fcntl locks alone.
-                if (!flock && !await WaitForAsync(waiting ??= new LockWait(request.Owner, inode), conflict!).ConfigureAwait(false)) return Errno.EDEADLK;
+                if (!flock && !await WaitForAsync(waiting ??= new LockWait(request), conflict!).ConfigureAwait(false)) return Errno.EDEADLK;
                 var retryAt = DateTime.UtcNow + LockRetry;
                 while (!released.IsCompleted && DateTime.UtcNow < retryAt)
                 {
@@ -129,53 +129,83 @@ public sealed partial class Vfs
     /// Records that <paramref name="waiting"/> waits for the holder of <paramref name="conflict"/>,
     /// here and for the other mounts, unless that holder waits, however indirectly, for the
     /// waiting owner: then neither would ever go on, and the request is refused (false). The
-    /// chain is followed through this mount's waits, atomically, and through those other mounts
-    /// announced. Across mounts the search is not atomic: two requests closing one cycle at
-    /// once on two mounts each announce their wait before they search, so at least the later
+    /// chain is followed through this mount's waits, atomically, and through the requests other
+    /// mounts announced as blocked, each waiting for whoever holds a lock in its way now (read
+    /// from the metadata database, so that a holder who let go since is not taken for one who
+    /// still blocks it). Across mounts the search is not atomic: two requests closing one cycle
+    /// at once on two mounts each announce their wait before they search, so at least the later
     /// search finds the cycle (both may, and both fail).
     /// </summary>
     private async ValueTask<bool> WaitForAsync(LockWait waiting, FileLockRecord conflict)
     {
         var me = new LockOwner(SessionId, waiting.Owner);
         LockOwner? holder = new LockOwner(conflict.Session, conflict.Owner);
+        FileLockRequest? blocked = null;
         var depth = 0;
         lock (_lockWaits)
         {
-            for (; depth < LongestWaitChain && holder is { } local && local.Session == SessionId; depth++)
+            for (; depth < LongestWaitChain && blocked is null && holder is { } local && local.Session == SessionId; depth++)
             {
                 if (local == me) return false;
-                holder = LocalWaitOf(local.Owner);
+                (holder, blocked) = LocalWaitOf(local.Owner);
             }
             waiting.Holder = new LockOwner(conflict.Session, conflict.Owner);
             if (!_lockWaits.Contains(waiting)) _lockWaits.Add(waiting);
         }
         await AnnounceWaitAsync(waiting).ConfigureAwait(false);
-        for (; depth < LongestWaitChain && holder is { } next; depth++)
+        for (; depth < LongestWaitChain; depth++)
         {
+            if (blocked is not null) holder = BlockerOf(blocked);
+            if (holder is not { } next) return true;
             if (next == me) return false;
             if (next.Session != SessionId)
             {
-                holder = await AnnouncedWaitOfAsync(next).ConfigureAwait(false);
+                (holder, blocked) = (null, await AnnouncedRequestAsync(next).ConfigureAwait(false));
+                if (blocked is null) return true;
                 continue;
             }
-            lock (_lockWaits) holder = LocalWaitOf(next.Owner);
+            lock (_lockWaits) (holder, blocked) = LocalWaitOf(next.Owner);
         }
         return true;
     }
 
-    /// <summary>Whom this mount's owner <paramref name="owner"/> waits for, if anyone known. Called under the lock.</summary>
-    private LockOwner? LocalWaitOf(long owner) => _lockWaits.Find(w => w.Owner == owner && w.Holder is not null)?.Holder;
+    /// <summary>
+    /// Whom this mount's owner <paramref name="owner"/> waits for, if it waits. A holder on this
+    /// mount is known here (its let-go clears the wait's holder at once); for a holder on
+    /// another mount, which may have let go since, the blocked request is returned instead, to
+    /// find its current blocker in the metadata (<see cref="BlockerOf"/>). Called under the lock.
+    /// </summary>
+    private (LockOwner? Holder, FileLockRequest? Blocked) LocalWaitOf(long owner)
+    {
+        var wait = _lockWaits.Find(w => w.Owner == owner && w.Holder is not null);
+        if (wait is null) return (null, null);
+        return wait.Holder!.Value.Session == SessionId ? (wait.Holder, null) : (null, wait.Request);
+    }
+
+    /// <summary>The owner of a lock in the way of <paramref name="blocked"/> now, if any (null too when the metadata database cannot tell).</summary>
+    private LockOwner? BlockerOf(FileLockRequest blocked)
+    {
+        try
+        {
+            return _meta.TestLock(blocked) is { } blocker ? new LockOwner(blocker.Session, blocker.Owner) : null;
+        }
+        catch (MetaStoreException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>
-    /// Tells the other mounts whom <paramref name="waiting"/> waits for. A coordinator that fails
+    /// Tells the other mounts which request of which owner is blocked. A coordinator that fails
     /// leaves deadlocks across mounts unseen, as before there was one; the wait goes on.
     /// </summary>
     private async ValueTask AnnounceWaitAsync(LockWait waiting)
     {
-        if (waiting.Holder is not { } holder) return;
+        var request = waiting.Request;
         try
         {
-            await _coordinator.SetValueAsync(WaitKey(new LockOwner(SessionId, waiting.Owner)), holder.ToString(), LockWaitAnnounced).ConfigureAwait(false);
+            await _coordinator.SetValueAsync(WaitKey(new LockOwner(SessionId, waiting.Owner)),
+                string.Create(CultureInfo.InvariantCulture, $"{request.Inode}:{(int)request.Type}:{request.First}:{request.Last}"), LockWaitAnnounced).ConfigureAwait(false);
             waiting.Announced = true;
         }
         catch (CoordinatorException e)
@@ -184,18 +214,26 @@ public sealed partial class Vfs
         }
     }
 
-    /// <summary>Whom an owner on another mount announced it waits for, if anyone.</summary>
-    private async ValueTask<LockOwner?> AnnouncedWaitOfAsync(LockOwner owner)
+    /// <summary>The request an owner on another mount announced as blocked, if it did.</summary>
+    private async ValueTask<FileLockRequest?> AnnouncedRequestAsync(LockOwner owner)
     {
+        string? announced;
         try
         {
-            return LockOwner.Parse(await _coordinator.GetValueAsync(WaitKey(owner)).ConfigureAwait(false));
+            announced = await _coordinator.GetValueAsync(WaitKey(owner)).ConfigureAwait(false);
         }
         catch (CoordinatorException e)
         {
             Log.LockWaitUnannounced(_log, e);
             return null;
         }
+        return announced?.Split(':') is [var inode, var type, var first, var last]
+            && long.TryParse(inode, NumberStyles.Integer, CultureInfo.InvariantCulture, out var inodeId)
+            && int.TryParse(type, NumberStyles.Integer, CultureInfo.InvariantCulture, out var typeCode)
+            && long.TryParse(first, NumberStyles.Integer, CultureInfo.InvariantCulture, out var firstByte)
+            && long.TryParse(last, NumberStyles.Integer, CultureInfo.InvariantCulture, out var lastByte)
+            ? new FileLockRequest(inodeId, owner.Session, owner.Owner, 0, false, (FileLockType)typeCode, firstByte, lastByte)
+            : null;
     }
 
     /// <summary>The request of <paramref name="waiting"/> was granted or has ended: it waits for nobody, here or as announced.</summary>
@@ -345,11 +383,12 @@ public sealed partial class Vfs
         _pendingReleases.Clear();
     }
 
-    /// <summary>A blocked byte-range request of <see cref="Owner"/> on <see cref="Inode"/>, and the owner it waits for (null: none known).</summary>
-    private sealed class LockWait(long owner, long inode)
+    /// <summary>A blocked byte-range request, and the owner it waits for (null: none known).</summary>
+    private sealed class LockWait(FileLockRequest request)
     {
-        public long Owner { get; } = owner;
-        public long Inode { get; } = inode;
+        public FileLockRequest Request { get; } = request;
+        public long Owner => Request.Owner;
+        public long Inode => Request.Inode;
         public LockOwner? Holder { get; set; }
 
         /// <summary>Whether the other mounts were told of the wait (and must be told it ended).</summary>
@@ -360,15 +399,5 @@ public sealed partial class Vfs
     private readonly record struct LockOwner(long Session, long Owner)
     {
         public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Session}:{Owner}");
-
-        public static LockOwner? Parse(string? text)
-        {
-            var colon = text?.IndexOf(':', StringComparison.Ordinal) ?? -1;
-            return colon > 0
-                && long.TryParse(text.AsSpan(0, colon), NumberStyles.Integer, CultureInfo.InvariantCulture, out var session)
-                && long.TryParse(text.AsSpan(colon + 1), NumberStyles.Integer, CultureInfo.InvariantCulture, out var owner)
-                ? new LockOwner(session, owner)
-                : null;
-        }
     }
 }

@@ -262,6 +262,55 @@ public sealed class LockTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public void A_waiter_on_another_mount_whose_lock_was_just_released_closes_no_cycle()
+    {
+        // Through B this process (owner Y) holds byte 1 and waits for byte 0, which it holds
+        // through A (owner X). X lets byte 0 go and then asks for byte 1: Y no longer waits for
+        // X (byte 0 is free, Y's grant is on its way), so X must wait for Y, not fail, even
+        // before Y's mount has seen the release. B is stopped meanwhile, so that it has not.
+        var (onA, onB) = SharedFile("pingpong");
+        BlockingCall? xWaits = null;
+        try
+        {
+            var zero = FileLock.Range(Sys.F_WRLCK, 0, 1);
+            Assert.Equal(0, Sys.FcntlLock(onA, Sys.F_SETLK, ref zero));
+            var one = FileLock.Range(Sys.F_WRLCK, 1, 1);
+            Assert.Equal(0, Sys.FcntlLock(onB, Sys.F_SETLK, ref one));
+            var yWanted = FileLock.Range(Sys.F_WRLCK, 0, 1);
+            var yWaits = Blocking(() => Sys.FcntlLock(onB, Sys.F_SETLKW, ref yWanted));
+            Assert.False(yWaits.Returns(StillBlocked), "byte 0 is held through A");
+
+            Assert.Equal(0, Sys.Kill(_cluster.B.Process.Id, Sys.SIGSTOP));
+            try
+            {
+                var unlock = FileLock.Range(Sys.F_UNLCK, 0, 1);
+                Assert.Equal(0, Sys.FcntlLock(onA, Sys.F_SETLK, ref unlock));
+                var xWanted = FileLock.Range(Sys.F_WRLCK, 1, 1);
+                xWaits = Blocking(() => Sys.FcntlLock(onA, Sys.F_SETLKW, ref xWanted));
+                Assert.False(xWaits.Returns(StillBlocked), $"A's request for byte 1 returned {(xWaits.Returns(TimeSpan.Zero) ? xWaits.Result : 0)} while B holds it");
+            }
+            finally
+            {
+                Assert.Equal(0, Sys.Kill(_cluster.B.Process.Id, Sys.SIGCONT));
+            }
+            Assert.True(yWaits.Returns(Granted), "B's wait for byte 0 should end once A let it go");
+            Assert.Equal(0, yWaits.Result);
+
+            // B's close releases bytes 0 and 1: A's wait ends with the lock.
+            Assert.Equal(0, Sys.Close(onB));
+            onB = -1;
+            Assert.True(xWaits.Returns(Granted), "the lock B held goes with its close");
+            Assert.Equal(0, xWaits.Result);
+        }
+        finally
+        {
+            if (onB >= 0) Sys.Close(onB);
+            Sys.Close(onA);
+            xWaits?.Returns(Granted);
+        }
+    }
+
     private (int OnA, int OnB) SharedFile(string name)
     {
         WriteFile(On(_cluster.A, name), "contents");
