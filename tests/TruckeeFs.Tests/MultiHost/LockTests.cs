@@ -224,7 +224,6 @@ public sealed class LockTests : IAsyncLifetime
         Sys.Close(onB);
     }
 
-    /// <summary>A file created through A, opened read-write through A and through B.</summary>
     [Fact]
     public void A_byte_range_lock_that_would_close_a_cycle_of_waits_across_mounts_fails_with_EDEADLK()
     {
@@ -235,30 +234,19 @@ public sealed class LockTests : IAsyncLifetime
         BlockingCall? closing = null;
         try
         {
-            var first = FileLock.Range(Sys.F_WRLCK, 0, 1);
-            Assert.Equal(0, Sys.FcntlLock(onA, Sys.F_SETLK, ref first));
-            var second = FileLock.Range(Sys.F_WRLCK, 1, 1);
-            Assert.Equal(0, Sys.FcntlLock(onB, Sys.F_SETLK, ref second));
-            var wanted = FileLock.Range(Sys.F_WRLCK, 1, 1);
-            var waiting = Blocking(() => Sys.FcntlLock(onA, Sys.F_SETLKW, ref wanted));
-            Assert.False(waiting.Returns(StillBlocked), "byte 1 is held through B");
+            HoldOneByteEach(onA, onB);
+            var waiting = WaitForByte(onA, 1, "byte 1 is held through B");
 
             var cycle = FileLock.Range(Sys.F_WRLCK, 0, 1);
             closing = Blocking(() => Sys.FcntlLock(onB, Sys.F_SETLKW, ref cycle));
             Assert.True(closing.Returns(Granted), "the request closing the cycle waits instead of failing");
             Assert.Equal(Sys.EDEADLK, closing.Result);
 
-            // B's close releases byte 1: A's wait ends with the lock, and no deadlock is seen any more.
-            Assert.Equal(0, Sys.Close(onB));
-            onB = -1;
-            Assert.True(waiting.Returns(Granted), "the lock B held goes with its close");
-            Assert.Equal(0, waiting.Result);
+            CloseBAndExpectGrant(ref onB, waiting);
         }
         finally
         {
-            if (onB >= 0) Sys.Close(onB);
-            Sys.Close(onA);
-            closing?.Returns(Granted);
+            CloseBoth(onA, onB, closing);
         }
     }
 
@@ -273,22 +261,15 @@ public sealed class LockTests : IAsyncLifetime
         BlockingCall? xWaits = null;
         try
         {
-            var zero = FileLock.Range(Sys.F_WRLCK, 0, 1);
-            Assert.Equal(0, Sys.FcntlLock(onA, Sys.F_SETLK, ref zero));
-            var one = FileLock.Range(Sys.F_WRLCK, 1, 1);
-            Assert.Equal(0, Sys.FcntlLock(onB, Sys.F_SETLK, ref one));
-            var yWanted = FileLock.Range(Sys.F_WRLCK, 0, 1);
-            var yWaits = Blocking(() => Sys.FcntlLock(onB, Sys.F_SETLKW, ref yWanted));
-            Assert.False(yWaits.Returns(StillBlocked), "byte 0 is held through A");
+            HoldOneByteEach(onA, onB);
+            var yWaits = WaitForByte(onB, 0, "byte 0 is held through A");
 
             Assert.Equal(0, Sys.Kill(_cluster.B.Process.Id, Sys.SIGSTOP));
             try
             {
                 var unlock = FileLock.Range(Sys.F_UNLCK, 0, 1);
                 Assert.Equal(0, Sys.FcntlLock(onA, Sys.F_SETLK, ref unlock));
-                var xWanted = FileLock.Range(Sys.F_WRLCK, 1, 1);
-                xWaits = Blocking(() => Sys.FcntlLock(onA, Sys.F_SETLKW, ref xWanted));
-                Assert.False(xWaits.Returns(StillBlocked), $"A's request for byte 1 returned {(xWaits.Returns(TimeSpan.Zero) ? xWaits.Result : 0)} while B holds it");
+                xWaits = WaitForByte(onA, 1, "A's request for byte 1 returned (EDEADLK?) while B holds it");
             }
             finally
             {
@@ -297,20 +278,15 @@ public sealed class LockTests : IAsyncLifetime
             Assert.True(yWaits.Returns(Granted), "B's wait for byte 0 should end once A let it go");
             Assert.Equal(0, yWaits.Result);
 
-            // B's close releases bytes 0 and 1: A's wait ends with the lock.
-            Assert.Equal(0, Sys.Close(onB));
-            onB = -1;
-            Assert.True(xWaits.Returns(Granted), "the lock B held goes with its close");
-            Assert.Equal(0, xWaits.Result);
+            CloseBAndExpectGrant(ref onB, xWaits);
         }
         finally
         {
-            if (onB >= 0) Sys.Close(onB);
-            Sys.Close(onA);
-            xWaits?.Returns(Granted);
+            CloseBoth(onA, onB, xWaits);
         }
     }
 
+    /// <summary>A file created through A, opened read-write through A and through B.</summary>
     private (int OnA, int OnB) SharedFile(string name)
     {
         WriteFile(On(_cluster.A, name), "contents");
@@ -318,4 +294,39 @@ public sealed class LockTests : IAsyncLifetime
     }
 
     private static BlockingCall Blocking(Func<int> call) => new(call);
+
+    /// <summary>Write locks on byte 0 through A and on byte 1 through B: two owners, as processes on two hosts would be.</summary>
+    private static void HoldOneByteEach(int onA, int onB)
+    {
+        var zero = FileLock.Range(Sys.F_WRLCK, 0, 1);
+        Assert.Equal(0, Sys.FcntlLock(onA, Sys.F_SETLK, ref zero));
+        var one = FileLock.Range(Sys.F_WRLCK, 1, 1);
+        Assert.Equal(0, Sys.FcntlLock(onB, Sys.F_SETLK, ref one));
+    }
+
+    /// <summary>B's close releases every lock B's owner held: <paramref name="waitingOnA"/> ends with its lock.</summary>
+    private static void CloseBAndExpectGrant(ref int onB, BlockingCall waitingOnA)
+    {
+        Assert.Equal(0, Sys.Close(onB));
+        onB = -1;
+        Assert.True(waitingOnA.Returns(Granted), "the lock B held goes with its close");
+        Assert.Equal(0, waitingOnA.Result);
+    }
+
+    /// <summary>Closes what is still open (-1: closed already), which ends <paramref name="pending"/> if it still waits.</summary>
+    private static void CloseBoth(int onA, int onB, BlockingCall? pending)
+    {
+        if (onB >= 0) Sys.Close(onB);
+        Sys.Close(onA);
+        pending?.Returns(Granted);
+    }
+
+    /// <summary>A blocking request for a write lock on byte <paramref name="offset"/>, which must still be waiting a while later.</summary>
+    private static BlockingCall WaitForByte(int fd, long offset, string stillWaiting)
+    {
+        var wanted = FileLock.Range(Sys.F_WRLCK, offset, 1);
+        var call = Blocking(() => Sys.FcntlLock(fd, Sys.F_SETLKW, ref wanted));
+        Assert.False(call.Returns(StillBlocked), stillWaiting);
+        return call;
+    }
 }
