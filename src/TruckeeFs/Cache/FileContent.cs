@@ -273,7 +273,7 @@ internal sealed class FileContent : IDisposable
                 var keep = (size + _blockSize - 1) / _blockSize;
                 foreach (var index in _blocks.Keys.Where(i => i >= keep).ToList()) DropBlock(index);
                 var tail = size % _blockSize;
-                if (tail != 0 && _blocks.TryGetValue(size / _blockSize, out var last) && (last.Staged?.Length ?? last.Length) > tail)
+                if (tail != 0 && _blocks.TryGetValue(size / _blockSize, out var last) && last.Bytes > tail)
                 {
                     var staged = await StageAsync(size / _blockSize, overwritesAll: false).ConfigureAwait(false);
                     var before = staged.Length;
@@ -714,13 +714,13 @@ internal sealed class FileContent : IDisposable
     }
 
     /// <summary>The bytes block <paramref name="index"/> holds (0 for a hole); see <see cref="Allocated"/>.</summary>
-    private long BytesOf(long index) => _blocks.TryGetValue(index, out var block) ? block.Staged?.Length ?? block.Length : 0;
+    private long BytesOf(long index) => _blocks.TryGetValue(index, out var block) ? block.Bytes : 0;
 
     /// <summary>Counts <see cref="Allocated"/> afresh, after a change of several blocks (the caller holds the lock).</summary>
     private void CountAllocated()
     {
         long bytes = 0;
-        foreach (var block in _blocks.Values) bytes += block.Staged?.Length ?? block.Length;
+        foreach (var block in _blocks.Values) bytes += block.Bytes;
         Allocated = bytes;
     }
 

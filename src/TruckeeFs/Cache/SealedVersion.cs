@@ -10,6 +10,9 @@ namespace TruckeeFs.Cache;
 /// </summary>
 internal readonly record struct Block(StagedBlock? Staged, string? Cap, long Length)
 {
+    /// <summary>The bytes the block holds: its staged file's, or its object's.</summary>
+    public long Bytes => Staged?.Length ?? Length;
+
     public static Block Stored(string cap, long length) => new(null, cap, length);
 
     public static Block Of(StagedBlock staged) => new(staged, null, 0);

@@ -83,12 +83,9 @@ public sealed partial class Vfs
             {
                 var released = ExpectRelease(inode);
                 var status = _meta.SetLock(request with { Session = SessionId }, out var conflict);
-                if (status == 0)
-                {
-                    // Granted: it waits for nobody any more, which other mounts' searches must not miss.
-                    if (waiting is not null) await EndWaitAsync(waiting).ConfigureAwait(false);
-                    return await LockedAsync(handle, request).ConfigureAwait(false);
-                }
+                // A wait still listed or announced while the grant is being finished closes no
+                // cycle: searches take a waiter's blocker from the locks held now.
+                if (status == 0) return await LockedAsync(handle, request).ConfigureAwait(false);
                 if (status != Errno.EAGAIN || !wait) return status;
                 // Byte-range requests only, as Linux looks for deadlocks among fcntl locks alone.
                 if (!flock && !await WaitForAsync(waiting ??= new LockWait(request), conflict!).ConfigureAwait(false)) return Errno.EDEADLK;
