@@ -24,13 +24,6 @@ public sealed record MountStatus(
     /// <summary>How often a running mount rewrites its status.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
 
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
-
     /// <summary>
     /// Where this host's mounts are listed: /run/truckeefs as root, else $XDG_RUNTIME_DIR/truckeefs,
     /// else a folder of this user's in the temporary folder.
@@ -55,7 +48,7 @@ public sealed record MountStatus(
     public void Write(string path)
     {
         var temporary = $"{path}.{Environment.ProcessId}.tmp";
-        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(this, Json));
+        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(this, MountStatusJson.Default.MountStatus));
         File.Move(temporary, path, overwrite: true);
     }
 
@@ -85,7 +78,7 @@ public sealed record MountStatus(
     {
         try
         {
-            return JsonSerializer.Deserialize<MountStatus>(File.ReadAllBytes(path), Json);
+            return JsonSerializer.Deserialize(File.ReadAllBytes(path), MountStatusJson.Default.MountStatus);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
         {
@@ -128,3 +121,13 @@ public sealed record MountStatus(
         }
     }
 }
+
+/// <summary>
+/// The status file's JSON (snake_case names), generated at build time: the reflection-based
+/// serializer emits and compiles several hundred methods in a new mount, which a mount writing
+/// its status every few seconds pays in its first seconds of serving, when the compiler
+/// already has the hot paths to do (measured: ~270 of the ~1,200 methods compiled at a mount).
+/// </summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSerializable(typeof(MountStatus))]
+internal sealed partial class MountStatusJson : JsonSerializerContext;
