@@ -26,6 +26,7 @@ internal static class SqliteLibrary
             NativeLibrary.SetDllImportResolver(typeof(SQLitePCL.SQLite3Provider_e_sqlite3).Assembly,
                 (name, _, _) => name == "e_sqlite3" ? handle : IntPtr.Zero);
             SQLitePCL.raw.SetProvider(new SQLitePCL.SQLite3Provider_e_sqlite3());
+            SqliteWalVfs.Register(handle);
             _ready = true;
         }
     }
