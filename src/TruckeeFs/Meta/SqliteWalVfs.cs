@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace TruckeeFs.Meta;
@@ -14,7 +13,8 @@ namespace TruckeeFs.Meta;
 /// Nothing waits in memory past a commit: SQLite marks the last frame of a transaction in its
 /// header (the database size after the commit, zero in every other frame), and the buffered
 /// frames go to the file as soon as that frame's page has been written, before the commit
-/// returns. A crash of the process therefore loses what it lost before, an uncommitted
+/// returns. (SQLite writes a frame in two calls, its header and then its page, as it has since
+/// WAL mode exists; SqliteWalVfsTests fail on a library that writes otherwise.) A crash of the process therefore loses what it lost before, an uncommitted
 /// transaction, which SQLite ignores anyway. Any other call on the log (a read, its size, a
 /// truncation, a sync, a close) writes what is buffered first, so SQLite never sees a log that
 /// differs from the file. Every other file (the database, temporary files) is SQLite's own,
