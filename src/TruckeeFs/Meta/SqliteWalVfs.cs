@@ -119,6 +119,7 @@ internal static unsafe class SqliteWalVfs
             vfs->Open = &Open;
 
             var methods = (IoMethods*)NativeMemory.AllocZeroed((nuint)sizeof(IoMethods));
+            // Version 1: the shared-memory and memory-mapping methods are never asked of a log.
             methods->Version = 1;
             methods->Close = &Close;
             methods->Read = &Read;
