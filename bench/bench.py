@@ -4,6 +4,11 @@
 Each workload subcommand runs once against one directory and prints JSON lines
 {"metric", "unit", "better", "value"} on stdout; run.sh tags them with target and run and
 collects them. `report` turns the collected samples into medians, a table and a JSON file.
+
+BENCH_CPU_PIDS="name=PID ..." names processes (the mount, its servers) whose CPU time each
+workload also reports, per unit of work ("cpu_us_per_op"): on a small machine the mount and
+its servers share the cores, and this shows which of them a workload's time goes to. The
+times are /proc's clock ticks (10 ms): coarse for one short phase, so read medians.
 """
 import argparse
 import json
@@ -15,10 +20,45 @@ import sys
 import time
 
 CHUNK = 1 << 20
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def emit(metric, unit, better, value):
-    print(json.dumps({"metric": metric, "unit": unit, "better": better, "value": value}), flush=True)
+def watched():
+    """The processes of BENCH_CPU_PIDS, as (name, pid)."""
+    return [tuple(item.split("=", 1)) for item in os.environ.get("BENCH_CPU_PIDS", "").split()]
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far (all its threads), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # The command name may hold spaces: the fields counted from after its closing parenthesis.
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class Span:
+    """The CPU time the watched processes spend from its start until a workload emits."""
+
+    def __init__(self):
+        self.start = {name: cpu_seconds(pid) for name, pid in watched()}
+
+    def per_op(self, ops):
+        result = {}
+        for name, pid in watched():
+            end, start = cpu_seconds(pid), self.start.get(name)
+            if end is not None and start is not None:
+                result[name] = (end - start) * 1e6 / ops
+        return result
+
+
+def emit(metric, unit, better, value, span=None, ops=1):
+    sample = {"metric": metric, "unit": unit, "better": better, "value": value}
+    if span is not None and watched():
+        sample["cpu_us_per_op"] = span.per_op(ops)
+    print(json.dumps(sample), flush=True)
 
 
 def seq_write(args):
@@ -26,6 +66,7 @@ def seq_write(args):
     # timed; it is random, so no target can compress or deduplicate it.
     with open(args.source, "rb") as f:
         data = memoryview(f.read())
+    span = Span()
     start = time.perf_counter()
     fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     for offset in range(0, len(data), CHUNK):
@@ -34,12 +75,13 @@ def seq_write(args):
     os.fsync(fd)
     os.close(fd)
     elapsed = time.perf_counter() - start
-    emit("seq_write", "MiB/s", "higher", len(data) / CHUNK / elapsed)
+    emit("seq_write", "MiB/s", "higher", len(data) / CHUNK / elapsed, span, len(data) / CHUNK)
 
 
 def seq_read(args):
     buffer = bytearray(CHUNK)
     total = 0
+    span = Span()
     start = time.perf_counter()
     with open(args.file, "rb", buffering=0) as f:
         while True:
@@ -50,7 +92,7 @@ def seq_read(args):
     elapsed = time.perf_counter() - start
     if total != os.path.getsize(args.file):
         sys.exit(f"seq_read: read {total} bytes of {os.path.getsize(args.file)}")
-    emit("seq_read", "MiB/s", "higher", total / CHUNK / elapsed)
+    emit("seq_read", "MiB/s", "higher", total / CHUNK / elapsed, span, total / CHUNK)
 
 
 def rand_read(args):
@@ -58,13 +100,14 @@ def rand_read(args):
     rng = random.Random(args.seed)
     offsets = [rng.randrange(0, size // 4096) * 4096 for _ in range(args.count)]
     fd = os.open(args.file, os.O_RDONLY)
+    span = Span()
     start = time.perf_counter()
     for offset in offsets:
         if len(os.pread(fd, 4096, offset)) != 4096:
             sys.exit(f"rand_read: short read at {offset}")
     elapsed = time.perf_counter() - start
     os.close(fd)
-    emit("rand_read_4k", "reads/s", "higher", args.count / elapsed)
+    emit("rand_read_4k", "reads/s", "higher", args.count / elapsed, span, args.count)
 
 
 def small_files(args):
@@ -72,10 +115,11 @@ def small_files(args):
     names = [os.path.join(args.dir, f"f{i:05d}") for i in range(args.files)]
     payload = os.urandom(1024)
 
-    def timed(fn):
+    def timed(metric, unit, fn, ops):
+        span = Span()
         start = time.perf_counter()
         fn()
-        return time.perf_counter() - start
+        emit(metric, unit, "higher", ops / (time.perf_counter() - start), span, ops)
 
     def create():
         for name in names:
@@ -103,18 +147,19 @@ def small_files(args):
         for name in names:
             os.unlink(name)
 
-    emit("small_create", "files/s", "higher", args.files / timed(create))
-    emit("small_stat", "stats/s", "higher", args.files / timed(stat))
-    emit("small_read", "files/s", "higher", args.files / timed(read))
-    emit("readdir", "entries/s", "higher", args.files * args.readdir_repeats / timed(readdir))
-    emit("small_unlink", "files/s", "higher", args.files / timed(unlink))
+    timed("small_create", "files/s", create, args.files)
+    timed("small_stat", "stats/s", stat, args.files)
+    timed("small_read", "files/s", read, args.files)
+    timed("readdir", "entries/s", readdir, args.files * args.readdir_repeats)
+    timed("small_unlink", "files/s", unlink, args.files)
     os.rmdir(args.dir)
 
 
 def timed_command(args):
+    span = Span()
     start = time.perf_counter()
     subprocess.run(args.command, check=True)
-    emit(args.metric, "s", "lower", time.perf_counter() - start)
+    emit(args.metric, "s", "lower", time.perf_counter() - start, span)
 
 
 def report(args):
@@ -152,6 +197,23 @@ def report(args):
     if args.rss_kib:
         print(f"truckeefs peak RSS (VmHWM, max over mounts): {int(args.rss_kib) / 1024:.1f} MiB")
 
+    # CPU per unit of work: per MiB, read, file, stat or entry; per whole run for timed commands.
+    cpu = {}
+    for s in samples:
+        for process, value in s.get("cpu_us_per_op", {}).items():
+            cpu.setdefault((s["metric"], s["target"], process), []).append(value)
+    cpu_medians = {f"{metric} {target} {process}": statistics.median(values)
+                   for (metric, target, process), values in cpu.items()}
+    if cpu:
+        print("CPU time per unit of work (µs; per MiB, read, file, stat or entry; per run for untar and rm_rf), medians:")
+        columns = sorted({(target, process) for _, target, process in cpu})
+        header = ["metric"] + [f"{target}:{process}" for target, process in columns]
+        lines = [header] + [[metric] + [fmt(cpu_medians.get(f"{metric} {target} {process}")) for target, process in columns]
+                            for metric, _, _ in metrics]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        for line in lines:
+            print("  ".join(cell.ljust(widths[c]) if c == 0 else cell.rjust(widths[c]) for c, cell in enumerate(line)))
+
     result = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "runs": args.runs,
@@ -160,6 +222,7 @@ def report(args):
         "units": {metric: {"unit": unit, "better": better} for metric, unit, better in metrics},
         "medians": medians,
         "truckeefs_peak_rss_kib": int(args.rss_kib) if args.rss_kib else None,
+        "cpu_us_per_op_medians": cpu_medians,
         "samples": samples,
     }
     with open(args.out, "w") as f:

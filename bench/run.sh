@@ -146,8 +146,13 @@ cold() { # TARGET
 }
 
 measure() { # TARGET RUN COMMAND...
-  local target=$1 run=$2; shift 2
-  python3 "$repo/bench/bench.py" "$@" | while read -r line; do
+  local target=$1 run=$2 watched=""; shift 2
+  # The processes whose CPU time per unit of work bench.py reports beside each figure.
+  case $target in
+    bindfs) watched="bindfs=$(pgrep -n -f "^bindfs $work/bindfs-backing $work/bindfs\$" || true)" ;;
+    truckeefs) watched="truckeefs=$truckeefs_pid ${BENCH_SERVER_PIDS:-}" ;;
+  esac
+  BENCH_CPU_PIDS=$watched python3 "$repo/bench/bench.py" "$@" | while read -r line; do
     echo "${line%\}}, \"target\": \"$target\", \"run\": $run}" >> "$samples"
     log "$target run $run: $line"
   done

@@ -1,6 +1,7 @@
 # Sourced by the benchmarks that need production servers: a MariaDB and a Redis on 127.0.0.1,
 # on free ports, with their data under $work. Sets sql_port and redis_port, and exports the
-# SQL password through the environment (ps would show it on a command line).
+# SQL password through the environment (ps would show it on a command line) and the servers'
+# process ids (BENCH_SERVER_PIDS, for bench/run.sh's CPU figures).
 #   start_servers   starts both, waits until they answer, creates database and user truckeefs
 #   stop_servers    stops both (call it from the script's cleanup)
 #   servers_until_exit NAME  for a script with nothing else to clean up: installs the packages,
@@ -25,6 +26,9 @@ start_servers() {
   mariadb --socket="$work/mysqld.sock" -uroot -e \
     "CREATE DATABASE truckeefs; CREATE USER 'truckeefs'@'127.0.0.1' IDENTIFIED BY 'bench'; GRANT ALL ON truckeefs.* TO 'truckeefs'@'127.0.0.1';"
   export TRUCKEEFS_SQL_PASS=bench
+  # bench/run.sh reports their CPU time per unit of work beside the mount's.
+  BENCH_SERVER_PIDS="mariadbd=$(cat "$work/mariadb.pid") redis-server=$(cat "$work/redis.pid")"
+  export BENCH_SERVER_PIDS
 }
 
 stop_servers() {
