@@ -14,11 +14,11 @@ namespace TruckeeFs.Meta;
 /// header (the database size after the commit, zero in every other frame), and the buffered
 /// frames go to the file as soon as that frame's page has been written, before the commit
 /// returns. (SQLite writes a frame in two calls, its header and then its page, as it has since
-/// WAL mode exists; SqliteWalVfsTests fail on a library that writes otherwise.) A crash of the process therefore loses what it lost before, an uncommitted
-/// transaction, which SQLite ignores anyway. Any other call on the log (a read, its size, a
-/// truncation, a sync, a close) writes what is buffered first, so SQLite never sees a log that
-/// differs from the file. Every other file (the database, temporary files) is SQLite's own,
-/// untouched.
+/// WAL mode exists; SqliteWalVfsTests fail on a library that writes otherwise.) A crash of the
+/// process therefore loses what it lost before, an uncommitted transaction, which SQLite
+/// ignores anyway. Any other call on the log (a read, its size, a truncation, a sync, a close)
+/// writes what is buffered first, so SQLite never sees a log that differs from the file. Every
+/// other file (the database, temporary files) is SQLite's own, untouched.
 ///
 /// Registered as the process's default VFS, under its own name, once the library is loaded.
 /// </summary>

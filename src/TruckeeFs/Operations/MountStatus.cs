@@ -126,7 +126,8 @@ public sealed record MountStatus(
 /// The status file's JSON (snake_case names), generated at build time: the reflection-based
 /// serializer emits and compiles several hundred methods in a new mount, which a mount writing
 /// its status every few seconds pays in its first seconds of serving, when the compiler
-/// already has the hot paths to do (measured: ~270 of the ~1,200 methods compiled at a mount).
+/// already has the hot paths to do (measured: 1,201 methods compiled by the time a mount was
+/// ready with the reflection-based serializer, 791 with this one).
 /// </summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
 [JsonSerializable(typeof(MountStatus))]
