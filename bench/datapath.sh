@@ -12,12 +12,14 @@
 # deleted and the page cache dropped, then raw HTTP GET of those blocks; warm read (blocks
 # cached on disk, page cache dropped); the embedded default (SQLite + local store) writing and
 # reading the same file. Each ratio pairs the two figures of one run and is reported as the
-# median over runs. Then once: peak RSS (VmHWM) of the mount process writing and reading back
-# a --big-mib file on Tahoe.
+# median over runs. Beside each figure, the CPU time it cost per MiB in the mount process and
+# in the benchmark's own process (the gateway, and the reader, writer or raw HTTP client): on
+# two cores they share the CPU. Then once: peak RSS (VmHWM) of the mount process writing and
+# reading back a --big-mib file on Tahoe.
 # Needs root for /proc/sys/vm/drop_caches. Results: a table on stdout, JSON in bench/results/.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-case ${1:-} in -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case ${1:-} in -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 bash "$repo/scripts/install-packages.sh" fuse3 libsqlite3-0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

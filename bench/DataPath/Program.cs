@@ -51,6 +51,9 @@ internal static class Program
     {
         private readonly byte[] _data = RandomBytes(options.SizeMiB * MiB, seed: 1);
         private readonly Dictionary<string, List<double>> _samples = [];
+        private const string MountProcess = "mount";
+        private const string BenchProcess = "benchmark (gateway, reader/writer/raw client)";
+        private readonly Dictionary<string, Dictionary<string, List<double>>> _cpu = [];
         private readonly Dictionary<string, double> _memory = [];
         private bool _cachesDropped = true;
         private bool _warmingUp;
@@ -68,23 +71,23 @@ internal static class Program
             var caps = new string[(_data.Length + options.BlockSize - 1) / options.BlockSize];
             await using (var mount = await MountAsync(TahoeArgs(), tahoeData, tahoeCache))
             {
-                Sample("tahoe cold write", Throughput(() => Write(Path.Combine(mount.Path, file))));
+                Measure("tahoe cold write", () => Write(Path.Combine(mount.Path, file)), mount);
                 await UnmountAsync(mount);
             }
-            Sample("raw PUT", await ThroughputAsync(() => http.PutAllAsync(_data, options.BlockSize, caps)));
+            await MeasureAsync("raw PUT", () => http.PutAllAsync(_data, options.BlockSize, caps));
             // Nothing of the file may be served locally: no cached blocks, no page cache.
             Directory.Delete(Path.Combine(tahoeCache, "blocks"), recursive: true);
             DropCaches();
             await using (var mount = await MountAsync(TahoeArgs(), tahoeData, tahoeCache))
             {
-                Sample("tahoe cold read", Throughput(() => Read(Path.Combine(mount.Path, file))));
+                Measure("tahoe cold read", () => Read(Path.Combine(mount.Path, file)), mount);
                 await UnmountAsync(mount);
             }
-            Sample("raw GET", await ThroughputAsync(() => http.GetAllAsync(caps, options.BlockSize)));
+            await MeasureAsync("raw GET", () => http.GetAllAsync(caps, options.BlockSize));
             DropCaches();
             await using (var mount = await MountAsync(TahoeArgs(), tahoeData, tahoeCache))
             {
-                Sample("tahoe warm read", Throughput(() => Read(Path.Combine(mount.Path, file))));
+                Measure("tahoe warm read", () => Read(Path.Combine(mount.Path, file)), mount);
                 await UnmountAsync(mount);
             }
             Directory.Delete(tahoeData, recursive: true);
@@ -94,13 +97,13 @@ internal static class Program
             var localCache = Path.Combine(work, $"local-cache-{run}");
             await using (var mount = await MountAsync(LocalArgs(), localData, localCache, tahoe: false))
             {
-                Sample("embedded write", Throughput(() => Write(Path.Combine(mount.Path, file))));
+                Measure("embedded write", () => Write(Path.Combine(mount.Path, file)), mount);
                 await UnmountAsync(mount);
             }
             DropCaches();
             await using (var mount = await MountAsync(LocalArgs(), localData, localCache, tahoe: false))
             {
-                Sample("embedded read", Throughput(() => Read(Path.Combine(mount.Path, file))));
+                Measure("embedded read", () => Read(Path.Combine(mount.Path, file)), mount);
                 await UnmountAsync(mount);
             }
             Directory.Delete(localData, recursive: true);
@@ -170,9 +173,18 @@ internal static class Program
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {name,-26} {ratio * 100,6:0}%   runs: {string.Join(", ", pairs[name].Select(r => (r * 100).ToString("0", CultureInfo.InvariantCulture) + "%"))}"));
             }
+            // What each figure cost in CPU: on two cores the mount and the gateway share them, so
+            // the sum per MiB bounds how fast a figure can be.
+            var cpu = _cpu.ToDictionary(c => c.Key, c => c.Value.ToDictionary(p => p.Key, p => Median(p.Value)));
+            Console.WriteLine("  CPU µs per MiB (medians):");
+            foreach (var (name, perProcess) in cpu)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"    {name,-18} {string.Join(", ", perProcess.Select(p => $"{p.Key} {p.Value:0}"))}; total {perProcess.Values.Sum():0}"));
+            }
             foreach (var (name, value) in _memory) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-26} {value,8:0.0} ({options.BigMiB} MiB file)"));
             if (!_cachesDropped) Console.WriteLine("  WARNING: /proc/sys/vm/drop_caches is not writable: reads may have come from the page cache");
-            var json = JsonSerializer.Serialize(new { options, medians, ratios, ratio_runs = pairs, memory = _memory, samples = _samples, caches_dropped = _cachesDropped },
+            var json = JsonSerializer.Serialize(new { options, medians, ratios, ratio_runs = pairs, cpu_us_per_mib_medians = cpu, cpu_us_per_mib = _cpu, memory = _memory, samples = _samples, caches_dropped = _cachesDropped },
                 new JsonSerializerOptions { WriteIndented = true });
             if (options.Out is { } output)
             {
@@ -259,20 +271,41 @@ internal static class Program
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[datapath] {name}: {value:0.0} MiB/s"));
         }
 
-        private static double Throughput(Func<long> work)
-        {
-            Quiesce();
-            var clock = Stopwatch.StartNew();
-            var bytes = work();
-            return bytes / (double)MiB / clock.Elapsed.TotalSeconds;
-        }
+        /// <summary>
+        /// Takes the figure of <paramref name="work"/> (bytes moved) as the sample <paramref name="name"/>,
+        /// with the CPU time it cost the mount (if any) and this process (the gateway, and the
+        /// reader, writer or raw HTTP client), per MiB.
+        /// </summary>
+        private void Measure(string name, Func<long> work, TruckeeFsMount? mount = null) =>
+            MeasureAsync(name, () => Task.FromResult(work()), mount).GetAwaiter().GetResult();
 
-        private static async Task<double> ThroughputAsync(Func<Task<long>> work)
+        private async Task MeasureAsync(string name, Func<Task<long>> work, TruckeeFsMount? mount = null)
         {
             Quiesce();
+            var processes = new Dictionary<string, int> { [BenchProcess] = Environment.ProcessId };
+            if (mount is not null) processes[MountProcess] = mount.Process.Id;
+            var before = processes.ToDictionary(p => p.Key, p => CpuSeconds(p.Value));
             var clock = Stopwatch.StartNew();
             var bytes = await work();
-            return bytes / (double)MiB / clock.Elapsed.TotalSeconds;
+            var seconds = clock.Elapsed.TotalSeconds;
+            var mib = bytes / (double)MiB;
+            Sample(name, mib / seconds);
+            if (_warmingUp) return;
+            foreach (var (process, pid) in processes)
+            {
+                if (!_cpu.TryGetValue(name, out var perProcess)) _cpu[name] = perProcess = [];
+                if (!perProcess.TryGetValue(process, out var values)) perProcess[process] = values = [];
+                values.Add((CpuSeconds(pid) - before[process]) * 1e6 / mib);
+            }
+        }
+
+        /// <summary>User and system time of all a process's threads, from /proc/PID/stat (clock ticks of 10 ms).</summary>
+        private static double CpuSeconds(int pid)
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
         }
 
         /// <summary>
