@@ -12,13 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 files=4000
-while [ $# -gt 0 ]; do
-  case $1 in
-    --files) files=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0
+elif [ "${1:-}" = --files ] && [ $# = 2 ] && [ "$2" -gt 0 ] 2>/dev/null; then
+  files=$2
+elif [ $# -gt 0 ]; then
+  echo "usage: bench/sqlite-floor.sh [--files 4000] (see --help)" >&2; exit 2
+fi
 bash scripts/install-packages.sh fuse3 libsqlite3-0
 work=$(mktemp -d /var/tmp/truckeefs-sqlite-floor.XXXXXX)
 # --one-file-system: never delete through a mount that failed to go away.
