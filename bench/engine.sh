@@ -12,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case ${1:-} in -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+# The embedded default's metadata needs SQLite; the servers' packages come with them below.
+bash scripts/install-packages.sh libsqlite3-0
 . bench/servers.sh
 servers_until_exit engine
 
