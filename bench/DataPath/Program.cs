@@ -49,10 +49,10 @@ internal static class Program
 
     private sealed class Bench(BenchOptions options, TahoeTestGateway gateway, string rootCap, string work)
     {
-        private readonly byte[] _data = RandomBytes(options.SizeMiB * MiB, seed: 1);
-        private readonly Dictionary<string, List<double>> _samples = [];
         private const string MountProcess = "mount";
         private const string BenchProcess = "benchmark (gateway, reader/writer/raw client)";
+        private readonly byte[] _data = RandomBytes(options.SizeMiB * MiB, seed: 1);
+        private readonly Dictionary<string, List<double>> _samples = [];
         private readonly Dictionary<string, Dictionary<string, List<double>>> _cpu = [];
         private readonly Dictionary<string, double> _memory = [];
         private bool _cachesDropped = true;
