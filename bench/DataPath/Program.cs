@@ -7,6 +7,7 @@ using System.Text.Json;
 using TruckeeFs.Content.Tahoe;
 using TruckeeFs.Testing.Mounting;
 using TruckeeFs.Testing.Tahoe;
+using static TruckeeFs.Bench.Measuring;
 
 namespace TruckeeFs.Bench;
 
@@ -299,15 +300,6 @@ internal static class Program
             }
         }
 
-        /// <summary>User and system time of all a process's threads, from /proc/PID/stat (clock ticks of 10 ms).</summary>
-        private static double CpuSeconds(int pid)
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            // The fields after the command name, which is in parentheses and may hold spaces.
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
-        }
-
         /// <summary>
         /// A full, compacting collection of this process before a figure is taken: the gateway in
         /// here holds every object stored so far (gigabytes after a few runs), and a collection
@@ -374,12 +366,6 @@ internal static class Program
     private static double PeakRssMiB(int pid) =>
         File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
             .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0).Single();
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-    }
 
     private static byte[] RandomBytes(int length, int seed)
     {

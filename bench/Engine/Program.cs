@@ -5,6 +5,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using TruckeeFs.Config;
 using TruckeeFs.Vfs;
+using static TruckeeFs.Bench.Measuring;
 
 namespace TruckeeFs.Bench;
 
@@ -90,11 +91,11 @@ internal static class Program
     /// <summary>Times one phase of a round and the CPU each watched process spent on it, per file.</summary>
     private static async Task MeasureAsync(string phase, Dictionary<string, double> figures, Dictionary<string, int> watched, int files, Func<Task> work)
     {
-        var before = watched.ToDictionary(p => p.Key, p => CpuMicroseconds(p.Value));
+        var before = watched.ToDictionary(p => p.Key, p => CpuSeconds(p.Value));
         var clock = Stopwatch.StartNew();
         await work();
         figures[$"{phase} files/s"] = files / clock.Elapsed.TotalSeconds;
-        foreach (var (name, pid) in watched) figures[$"{phase} {name} CPU us/file"] = (CpuMicroseconds(pid) - before[name]) / files;
+        foreach (var (name, pid) in watched) figures[$"{phase} {name} CPU us/file"] = (CpuSeconds(pid) - before[name]) * 1e6 / files;
     }
 
     private static void Check(string operation, int status)
@@ -112,22 +113,6 @@ internal static class Program
             if (parts.Length == 2 && int.TryParse(parts[1], CultureInfo.InvariantCulture, out var pid)) watched[parts[0]] = pid;
         }
         return watched;
-    }
-
-    /// <summary>User and system time of all the process's threads, from /proc/PID/stat (clock ticks of 10 ms).</summary>
-    private static double CpuMicroseconds(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-        return ticks * 10_000.0;
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     private static (Dictionary<string, string> Flags, int Files, int Rounds, int WarmupRounds, string Label, string? Output) ParseArguments(string[] args)
